@@ -1,0 +1,90 @@
+"""Texts from templates/: Swedish first, English second, rendered with Jinja2.
+
+Short chat texts live in templates/i18n/<lang>.yaml as Jinja2 strings keyed by dotted names;
+documents are template files. Values a person typed go through `esc` so they cannot inject markup.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+
+from templates import TEMPLATES_DIR
+
+LANGUAGES = ("sv", "en")
+
+
+def escape_markup(value: Any) -> str:
+    """Slack mrkdwn's three control characters; user text must never become a link or a mention."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def format_datetime(moment: datetime | None, tz: str | ZoneInfo = "Europe/Stockholm") -> str:
+    if moment is None:
+        return "–"
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def language_of(locale: str | None, default: str) -> str:
+    """Slack locales look like sv-SE or en-US; anything we do not speak falls back to the default."""
+    if locale:
+        lang = locale.split("-")[0].lower()
+        if lang in LANGUAGES:
+            return lang
+    return default
+
+
+class Texts:
+    def __init__(self, directory: Path = TEMPLATES_DIR, default_lang: str = "sv") -> None:
+        self.default_lang = default_lang
+        self.env = Environment(
+            loader=FileSystemLoader(str(directory)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["esc"] = escape_markup
+        self.env.filters["dt"] = format_datetime
+        self.catalogs = {lang: _flatten(yaml.safe_load((directory / "i18n" / f"{lang}.yaml").read_text("utf-8")))
+                         for lang in LANGUAGES}
+
+    def t(self, lang: str, key: str, **params: Any) -> str:
+        return self._compiled(lang, key).render(**params).strip()
+
+    def has(self, lang: str, key: str) -> bool:
+        return key in self.catalogs[lang]
+
+    def options(self, lang: str, prefix: str) -> dict[str, str]:
+        """All labels under a key, e.g. incident.kind -> {code: label}, in file order."""
+        start = prefix + "."
+        return {k[len(start):]: v for k, v in self.catalogs[lang].items() if k.startswith(start)}
+
+    def render(self, template: str, **context: Any) -> str:
+        return self.env.get_template(template).render(**context)
+
+    @lru_cache(maxsize=2048)
+    def _compiled(self, lang: str, key: str) -> Template:
+        catalog = self.catalogs.get(lang) or self.catalogs[self.default_lang]
+        try:
+            source = catalog[key]
+        except KeyError:
+            raise KeyError(f"no text {key!r} in templates/i18n/{lang}.yaml") from None
+        return self.env.from_string(source)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = str(value)
+    return flat

@@ -1,0 +1,205 @@
+"""Bolt listeners: Slack payloads in, neutral handler calls, Block Kit out.
+
+Ack first: Slack wants an answer within 3 seconds and a trigger_id dies after 3 seconds, so modals open
+right after the ack and slow work never precedes it. A submitted form is validated and stored before
+the ack, so a person sees a field error, or "could not be saved", in the open modal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import language_of
+from bot.model import Actor, FormErrors
+from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
+from handlers import home, incidents
+from handlers.access import may_see_incident
+from handlers.services import Services
+from storage.directory import ensure_organisation, ensure_slack_person, update_slack_profile
+from storage.incidents import get_incident
+from storage.models import ProcessedEvent
+from storage.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+COMMAND = "/incident"
+GLOBAL_SHORTCUT = "report_incident"
+MESSAGE_SHORTCUT = "report_message_as_incident"
+PROFILE_TIMEOUT = 1.0  # seconds we may spend learning a new person's language before opening a modal
+
+
+def web_client(settings, *, interactive: bool = True) -> AsyncWebClient:
+    """The interactive client (modals, home tab) retries briefly itself: a person is waiting. The outbox's
+    client does not: the outbox reschedules, so a 429's pause never holds a leased message in a sleep."""
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
+    if interactive:
+        handlers += [AsyncRateLimitErrorRetryHandler(max_retry_count=1), AsyncServerErrorRetryHandler(max_retry_count=1)]
+    return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
+                          retry_handlers=handlers)
+
+
+class SlackAdapter:
+    def __init__(self, svc: Services, client: AsyncWebClient) -> None:
+        self.svc, self.client = svc, client
+        settings = svc.settings
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+            request_verification_enabled=not settings.socket_mode,
+            process_before_response=False,
+        )
+        self._register()
+
+    # ---- who is acting --------------------------------------------------
+
+    async def actor(self, team_id: str, user_id: str, *, learn_profile: bool = True) -> Actor:
+        now = self.svc.clock.now()
+        async with self.svc.db.transaction() as session:
+            org = await ensure_organisation(session, PLATFORM, team_id, now)
+            person = await ensure_slack_person(session, org.id, user_id, now)
+        if person.locale is None and learn_profile:
+            profile = await self._profile(user_id)
+            if profile:
+                async with self.svc.db.transaction() as session:
+                    await update_slack_profile(session, person.id, now=now, **profile)
+                person.locale, person.tz = profile["locale"], profile["tz"]
+        settings = self.svc.settings
+        return Actor(org_id=org.id, person_id=person.id, platform_user_id=user_id,
+                     lang=language_of(person.locale, settings.language), tz=person.tz or settings.timezone)
+
+    async def _profile(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            response = await asyncio.wait_for(self.client.users_info(user=user_id, include_locale=True),
+                                              timeout=PROFILE_TIMEOUT)
+        except (SlackApiError, asyncio.TimeoutError, OSError) as exc:
+            log.info("could not read the profile of %s: %s", user_id, exc)
+            return None
+        user = response["user"]
+        return {"name": user.get("real_name") or user.get("name"), "email": (user.get("profile") or {}).get("email"),
+                "locale": user.get("locale") or "", "tz": user.get("tz")}
+
+    async def first_delivery(self, event_id: str | None) -> bool:
+        """Slack retries events it thinks we missed; only the first delivery does anything."""
+        if not event_id:
+            return True
+        async with self.svc.db.transaction() as session:
+            return await insert_ignore(session, ProcessedEvent,
+                                       {"event_id": event_id, "received_at": self.svc.clock.now()}, ["event_id"])
+
+    # ---- listeners ------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        app.command(COMMAND)(self.on_command)
+        app.shortcut(GLOBAL_SHORTCUT)(self.on_global_shortcut)
+        app.shortcut(MESSAGE_SHORTCUT)(self.on_message_shortcut)
+        app.action(home.REPORT_ACTION)(self.on_home_report)
+        app.action(incidents.SHOW_ACTION)(self.on_show_incident)
+        app.view_submission(incidents.FORM_ID)(self.on_report_submitted)
+        app.event("app_home_opened")(self.on_home_opened)
+        app.error(self.on_error)
+
+    async def on_command(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._open_report(body["team_id"], body["user_id"], body["trigger_id"]))
+
+    async def on_global_shortcut(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"]))
+
+    async def on_home_report(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"]))
+
+    async def on_message_shortcut(self, ack, body) -> None:
+        await ack()
+        message = body.get("message") or {}
+        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"],
+                                             prefill=message.get("text") or None,
+                                             channel=(body.get("channel") or {}).get("id"), ts=message.get("ts")))
+
+    async def _open_report(self, team_id: str, user_id: str, trigger_id: str, *, prefill: str | None = None,
+                           channel: str | None = None, ts: str | None = None) -> None:
+        actor = await self.actor(team_id, user_id)
+        link = await self._permalink(channel, ts) if channel and ts else None
+        form = incidents.report_form(self.svc, actor, prefill=prefill, link=link)
+        await self.client.views_open(trigger_id=trigger_id, view=form_view(form))
+
+    async def _permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await asyncio.wait_for(self.client.chat_getPermalink(channel=channel, message_ts=ts),
+                                              timeout=PROFILE_TIMEOUT)
+            return response.get("permalink")
+        except (SlackApiError, asyncio.TimeoutError, OSError):
+            return None
+
+    async def on_report_submitted(self, ack, body, view) -> None:
+        lang = self.svc.settings.language
+        try:
+            actor = await self.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
+            lang = actor.lang
+            result = await incidents.submit_report(self.svc, actor, form_values(view),
+                                                   source_key=f"slack:view:{view['id']}",
+                                                   link=form_metadata(view).get("link"))
+        except Exception:  # noqa: BLE001 — whatever failed, the person keeps the form and is told
+            log.exception("could not store an incident report")
+            await ack(response_action="errors",
+                      errors={"description": self.svc.texts.t(lang, "incident.error.not_saved")})
+            return
+        if isinstance(result, FormErrors):
+            await ack(response_action="errors", errors=result.errors)
+            return
+        await ack(response_action="update", view=screen_view(incidents.saved_screen(self.svc, actor, result.incident)))
+
+    async def on_show_incident(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._show_incident(body))
+
+    async def _show_incident(self, body) -> None:
+        actor = await self.actor(body["team"]["id"], body["user"]["id"])
+        try:
+            incident_id = int(body["actions"][0].get("value", ""))
+        except ValueError:
+            incident_id = 0
+        async with self.svc.db.transaction() as session:
+            incident = await get_incident(session, actor.org_id, incident_id)
+            allowed = incident is not None and await may_see_incident(session, actor, incident)
+        if incident is None:
+            screen = incidents.message_screen(self.svc, actor, "incident.details.not_found")
+        elif not allowed:
+            screen = incidents.message_screen(self.svc, actor, "incident.details.denied")
+        else:
+            screen = incidents.details_screen(self.svc, actor, incident)
+        await self.client.views_open(trigger_id=body["trigger_id"], view=screen_view(screen))
+
+    async def on_home_opened(self, body, event) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        if not await self.first_delivery(body.get("event_id")):
+            return
+        await self._safely(self._publish_home(body["team_id"], event["user"]))
+
+    async def _publish_home(self, team_id: str, user_id: str) -> None:
+        actor = await self.actor(team_id, user_id)
+        screen = await home.home_screen(self.svc, actor)
+        await self.client.views_publish(user_id=user_id, view=screen_view(screen, home=True))
+
+    async def on_error(self, error, body) -> None:
+        log.error("unhandled error in a Slack listener: %s", error, exc_info=error)
+
+    async def _safely(self, work) -> None:
+        """After the ack nothing may escape: Bolt could discard the ack (DESIGN.md §3)."""
+        try:
+            await work
+        except Exception:  # noqa: BLE001
+            log.exception("Slack listener failed after its ack")

@@ -1,0 +1,30 @@
+"""What every workflow needs, handed in by the runtime: storage, texts, time, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Texts
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    db: Database
+    texts: Texts
+    clock: Clock
+    settings: Settings
+    # Called after a transaction queued messages, so the sender does not wait for its next poll.
+    wake_delivery: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def org_tz(self) -> ZoneInfo:
+        return self.settings.tz
+
+    @property
+    def org_lang(self) -> str:
+        return self.settings.language

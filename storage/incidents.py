@@ -1,0 +1,91 @@
+"""Incidents: stored with a gap-free human reference per organisation and year."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Incident, IncidentKind, ReferenceCounter
+from storage.upsert import insert_ignore
+
+SERIES = "INC"
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    kinds: tuple[str, ...]
+    description: str
+    occurred_at: datetime | None
+    discovered_at: datetime
+    asset_text: str | None
+    personal_data: str | None
+    sensitive_data: str | None
+    people_affected: int | None
+    injury: str | None
+    source_link: str | None = None
+
+
+async def next_reference_number(session: AsyncSession, org_id: int, series: str, year: int) -> int:
+    """Counts up inside the caller's transaction: a rollback gives the number back, so none is skipped,
+    and the row lock (PostgreSQL) or write lock (SQLite) means none is shared."""
+    await insert_ignore(session, ReferenceCounter, {"org_id": org_id, "series": series, "year": year, "last_value": 0},
+                        ["org_id", "series", "year"])
+    result = await session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.org_id == org_id, ReferenceCounter.series == series, ReferenceCounter.year == year)
+        .values(last_value=ReferenceCounter.last_value + 1)
+        .returning(ReferenceCounter.last_value)
+    )
+    return result.scalar_one()
+
+
+def format_reference(series: str, year: int, number: int) -> str:
+    return f"{series}-{year}-{number:04d}"
+
+
+async def find_by_source(session: AsyncSession, org_id: int, source_key: str) -> Incident | None:
+    return (await session.execute(
+        select(Incident).where(Incident.org_id == org_id, Incident.source_key == source_key)
+    )).scalar_one_or_none()
+
+
+async def create_incident(session: AsyncSession, *, org_id: int, reporter_id: int, data: NewIncident,
+                          source_key: str, reported_at: datetime, year: int) -> Incident:
+    number = await next_reference_number(session, org_id, SERIES, year)
+    incident = Incident(
+        org_id=org_id,
+        reference=format_reference(SERIES, year, number),
+        reporter_id=reporter_id,
+        status="new",
+        description=data.description,
+        occurred_at=data.occurred_at,
+        discovered_at=data.discovered_at,
+        reported_at=reported_at,
+        asset_text=data.asset_text,
+        personal_data=data.personal_data,
+        sensitive_data=data.sensitive_data,
+        people_affected=data.people_affected,
+        injury=data.injury,
+        source_key=source_key,
+        source_link=data.source_link,
+        kinds=[IncidentKind(kind=k) for k in data.kinds],
+    )
+    session.add(incident)
+    await session.flush()
+    return incident
+
+
+async def incidents_reported_by(session: AsyncSession, org_id: int, reporter_id: int, limit: int = 20) -> list[Incident]:
+    return list((await session.execute(
+        select(Incident).where(Incident.org_id == org_id, Incident.reporter_id == reporter_id)
+        .order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(limit)
+    )).scalars())
+
+
+async def get_incident(session: AsyncSession, org_id: int, incident_id: int) -> Incident | None:
+    return (await session.execute(
+        select(Incident).where(Incident.org_id == org_id, Incident.id == incident_id)
+    )).scalar_one_or_none()
