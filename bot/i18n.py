@@ -1,6 +1,7 @@
 """Texts from templates/: Swedish first, English second, rendered with Jinja2.
 
-Short chat texts live in templates/i18n/<lang>.yaml as Jinja2 strings keyed by dotted names;
+Short chat texts live in templates/i18n/<lang>/*.yaml (one file per area) as Jinja2 strings keyed by
+dotted names;
 documents are template files. Values a person typed go through `esc` so they cannot inject markup.
 """
 
@@ -52,8 +53,7 @@ class Texts:
         )
         self.env.filters["esc"] = escape_markup
         self.env.filters["dt"] = format_datetime
-        self.catalogs = {lang: _flatten(yaml.safe_load((directory / "i18n" / f"{lang}.yaml").read_text("utf-8")))
-                         for lang in LANGUAGES}
+        self.catalogs = {lang: _load_catalog(directory / "i18n" / lang) for lang in LANGUAGES}
 
     def t(self, lang: str, key: str, **params: Any) -> str:
         return self._compiled(lang, key).render(**params).strip()
@@ -75,8 +75,19 @@ class Texts:
         try:
             source = catalog[key]
         except KeyError:
-            raise KeyError(f"no text {key!r} in templates/i18n/{lang}.yaml") from None
+            raise KeyError(f"no text {key!r} in templates/i18n/{lang}/") from None
         return self.env.from_string(source)
+
+
+def _load_catalog(folder: Path) -> dict[str, str]:
+    catalog: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        texts = _flatten(yaml.safe_load(path.read_text("utf-8")) or {})
+        clash = catalog.keys() & texts.keys()
+        if clash:
+            raise ValueError(f"{path}: keys defined twice in {folder}: {', '.join(sorted(clash))}")
+        catalog.update(texts)
+    return catalog
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:

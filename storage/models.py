@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -66,9 +68,20 @@ class Organisation(Base):
     created_at: Mapped[datetime]
 
 
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+
+
 class Person(Base):
+    """Someone in the organisation: from Slack, from the HR file, or both (matched by e-mail)."""
+
     __tablename__ = "people"
-    __table_args__ = (UniqueConstraint("org_id", "slack_user_id"),)
+    __table_args__ = (UniqueConstraint("org_id", "slack_user_id"), UniqueConstraint("org_id", "email"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -78,6 +91,13 @@ class Person(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     tz: Mapped[str | None] = mapped_column(String(64))
     dm_channel_id: Mapped[str | None] = mapped_column(String(32))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    employment: Mapped[str | None] = mapped_column(String(16))  # employee / consultant
+    start_date: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    in_hr_file: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    deactivated_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -126,6 +146,18 @@ class Incident(Base):
     injury: Mapped[str | None] = mapped_column(String(16))  # injured / near_miss / none
     source_key: Mapped[str] = mapped_column(String(200))  # idempotency: one submission, one incident
     source_link: Mapped[str | None] = mapped_column(String(500))
+    # Follow-up (issue 3)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))  # the reporter's, at report time
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    severity: Mapped[int | None] = mapped_column(Integer)  # 1 låg … 4 allvarlig
+    last_activity_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)  # why it was not an incident
+    cause: Mapped[str | None] = mapped_column(Text)
+    measures: Mapped[str | None] = mapped_column(Text)
+    lessons: Mapped[str | None] = mapped_column(Text)
+    serious_work_env: Mapped[bool | None] = mapped_column(Boolean)
+    awv_reported_at: Mapped[datetime | None]  # reported to Arbetsmiljöverket
 
     kinds: Mapped[list[IncidentKind]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="IncidentKind.kind"
@@ -143,6 +175,43 @@ class IncidentKind(Base):
 
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+
+
+class IncidentEvent(Base):
+    """The case's timeline: who did what, when. Rows are only ever added."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # None: the bot itself
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class BreachRecord(Base):
+    """GDPR Art. 33: the facts of a personal-data breach and the decision on notifying IMY."""
+
+    __tablename__ = "breach_records"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    nature: Mapped[list[Any]] = mapped_column(JSON, default=list)  # confidentiality / integrity / availability
+    subject_categories: Mapped[str | None] = mapped_column(Text)
+    subjects_approx: Mapped[int | None] = mapped_column(BigInteger)
+    records_approx: Mapped[int | None] = mapped_column(BigInteger)
+    special_categories: Mapped[str | None] = mapped_column(String(8))  # yes / no / unknown
+    consequences: Mapped[str | None] = mapped_column(Text)
+    measures: Mapped[str | None] = mapped_column(Text)
+    notify_imy: Mapped[str | None] = mapped_column(String(8))  # yes / no; None: not decided
+    notify_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+    notified_at: Mapped[datetime | None]
+    imy_reference: Mapped[str | None] = mapped_column(String(100))
+    inform_subjects: Mapped[str | None] = mapped_column(String(8))  # Art. 34: yes / no
+    inform_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
 
 
 class OutboxMessage(Base):
