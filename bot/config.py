@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Europe/Stockholm", alias="LISBOT_TIMEZONE")
     language: str = Field(default="sv", alias="LISBOT_LANGUAGE")
     log_level: str = Field(default="INFO", alias="LISBOT_LOG_LEVEL")
+    stale_working_days: int = Field(default=5, alias="LISBOT_STALE_WORKING_DAYS", ge=1, le=60)
 
     @field_validator("slack_api_url")
     @classmethod

@@ -10,7 +10,7 @@ from bot.config import Settings
 from bot.console import form_text, message_text, screen_text
 from bot.i18n import Texts
 from bot.model import Actor
-from handlers import home, incidents
+from handlers import home, incident_views, incidents
 from handlers.services import Services
 from storage.db import Database
 from storage.directory import ensure_organisation, ensure_slack_person, update_slack_profile
@@ -55,10 +55,10 @@ async def run_demo(settings: Settings, out=print) -> None:
         out(form_text(incidents.report_form(svc, actor), t("common.optional")))
         out("")
         out(t("demo.receipt"))
-        out(message_text(incidents.receipt(svc, actor, first)))
+        out(message_text(incident_views.receipt(svc, actor, first)))
         out("")
         out(t("demo.notice"))
-        out(message_text(incidents.security_notice(svc, first)))
+        out(message_text(incident_views.security_notice(svc, first)))
         out("")
         out(t("demo.home"))
         out(screen_text(await home.home_screen(svc, actor)))

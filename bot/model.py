@@ -79,7 +79,19 @@ class NumberField:
     kind: Literal["number"] = "number"
 
 
-Field = Union[TextField, ChoiceField, DateTimeField, NumberField]
+@dataclass(frozen=True)
+class PersonField:
+    """Pick a person. Values are our person ids; adapters translate to and from platform user ids."""
+
+    id: str
+    label: str
+    optional: bool = False
+    initial: int | None = None
+    hint: str | None = None
+    kind: Literal["person"] = "person"
+
+
+Field = Union[TextField, ChoiceField, DateTimeField, NumberField, PersonField]
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.i18n import Texts
+from bot.scheduler import Scheduler
 from bot.slack.adapter import SlackAdapter, web_client
 from bot.slack.transport import SlackTransport
+from handlers import clocks
 from handlers.services import Services
 from storage.db import Database
 
@@ -32,8 +34,10 @@ class Runtime:
         self.db: Database | None = None
         self.slack: SlackAdapter | None = None
         self.deliverer: Deliverer | None = None
+        self.scheduler: Scheduler | None = None
 
-    async def start(self, *, migrate: bool = True, deliver: bool = True) -> None:
+    async def start(self, *, migrate: bool = True, deliver: bool = True, schedule: bool | None = None) -> None:
+        """`deliver` runs the outbox sender, `schedule` the minute tick (default: with the sender)."""
         self.db = Database(self.settings.database_url)
         if migrate:
             await self.db.upgrade()
@@ -44,10 +48,19 @@ class Runtime:
         self.deliverer = Deliverer(self.db, SlackTransport(web_client(self.settings, interactive=False), self.db), self.clock,
                                    poll_seconds=self.poll_seconds)
         self.svc.wake_delivery = self.deliverer.wake
+        self.scheduler = Scheduler(self.tick)
         if deliver:
             self.deliverer.start()
+        if deliver if schedule is None else schedule:
+            self.scheduler.start()
+
+    async def tick(self) -> None:
+        """Everything time-driven, once: what the scheduler runs every minute."""
+        await clocks.tick(self.svc)
 
     async def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
         if self.deliverer:
             await self.deliverer.stop()
         if self.db:

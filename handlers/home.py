@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.model import Actor, Button, Buttons, Divider, Header, Note, Screen, Text
-from handlers.incidents import kinds_label
+from handlers.incident_views import kinds_label
 from handlers.services import Services
 from storage.incidents import incidents_reported_by
 

@@ -12,21 +12,22 @@ from bot.model import (
     Actor, Button, Buttons, ChoiceField, DateTimeField, Divider, Form, FormErrors, Header, Message, Note,
     NumberField, Option, Screen, Text, TextField,
 )
+from handlers import notify
+from handlers.access import is_personal_data
+from handlers.incident_views import receipt, security_notice
 from handlers.services import Services
 from storage import incidents as store
 from storage.incidents import NewIncident
-from storage.models import Incident
+from storage.models import Incident, Person
 from storage.outbox import enqueue
 
 FORM_ID = "incident_report"
-SHOW_ACTION = "incident_show"
 KINDS = ("infosec", "personal_data", "work_env", "other")
 ANSWERS = ("yes", "no", "unknown")
 INJURIES = ("injured", "near_miss", "none")
 DESCRIPTION_MAX = 3000
 ASSET_MAX = 200
 PEOPLE_MAX = 10_000_000
-GDPR_NOTIFY_WITHIN = timedelta(hours=72)
 # Clocks on phones drift; a few minutes ahead is not "in the future".
 CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -156,15 +157,6 @@ def _count(raw: Any, errors: dict, svc: Services, lang: str) -> int | None:
     return count
 
 
-def is_personal_data(incident: Incident) -> bool:
-    return "personal_data" in incident.kind_codes or incident.personal_data in ("yes", "unknown")
-
-
-def gdpr_deadline(incident: Incident) -> datetime | None:
-    """Art. 33: 72 hours from awareness, which is discovery, not the report."""
-    return incident.discovered_at + GDPR_NOTIFY_WITHIN if is_personal_data(incident) else None
-
-
 async def submit_report(svc: Services, actor: Actor, values: dict[str, Any], *, source_key: str,
                         link: str | None = None) -> Submitted | FormErrors:
     now = svc.clock.now()
@@ -192,90 +184,18 @@ async def _store(svc: Services, actor: Actor, data: NewIncident, source_key: str
         if existing is not None:
             return Submitted(existing, created=False)
         year = now.astimezone(svc.org_tz).year
+        reporter = await session.get(Person, actor.person_id)
         incident = await store.create_incident(session, org_id=actor.org_id, reporter_id=actor.person_id, data=data,
-                                               source_key=source_key, reported_at=now, year=year)
+                                               source_key=source_key, reported_at=now, year=year,
+                                               department_id=reporter.department_id if reporter else None)
+        await store.add_event(session, incident, actor_id=actor.person_id, kind="reported", now=now)
         # Receipt and notice are queued in the same transaction: stored means announced, exactly once.
         await enqueue(session, org_id=actor.org_id, dedupe_key=f"incident:{incident.id}:receipt",
-                      recipient_kind="user", recipient=actor.platform_user_id,
+                      recipient_kind="person", recipient=str(actor.person_id),
                       payload={"message": receipt(svc, actor, incident).to_dict()}, now=now)
-        if svc.settings.security_channel:
-            await enqueue(session, org_id=actor.org_id, dedupe_key=f"incident:{incident.id}:notice",
-                          recipient_kind="channel", recipient=svc.settings.security_channel,
-                          payload={"message": security_notice(svc, incident).to_dict()}, now=now)
+        await notify.to_channel(session, svc, actor.org_id, svc.settings.security_channel,
+                                f"incident:{incident.id}:notice", security_notice(svc, incident, now=now))
+        if is_personal_data(incident):
+            await notify.inform_dpos(session, svc, incident)
     svc.wake_delivery()
     return Submitted(incident, created=True)
-
-
-def kinds_label(svc: Services, lang: str, incident: Incident) -> str:
-    return ", ".join(svc.texts.t(lang, f"incident.kind.{k}") for k in incident.kind_codes)
-
-
-def saved_screen(svc: Services, actor: Actor, incident: Incident) -> Screen:
-    t = svc.texts.t
-    return Screen(title=t(actor.lang, "incident.saved.title"), close=t(actor.lang, "common.close"),
-                  blocks=(Text(t(actor.lang, "incident.saved.text", reference=incident.reference)),))
-
-
-def receipt(svc: Services, actor: Actor, incident: Incident) -> Message:
-    lang, t = actor.lang, svc.texts.t
-    blocks = [Text(t(lang, "incident.receipt.text", reference=incident.reference)),
-              Text(t(lang, "incident.receipt.next"))]
-    if is_personal_data(incident):
-        blocks.append(Text(t(lang, "incident.receipt.personal_data")))
-    blocks.append(Note(t(lang, "incident.receipt.details", kinds=kinds_label(svc, lang, incident),
-                         discovered_at=incident.discovered_at, tz=actor.tz)))
-    return Message(text=t(lang, "incident.receipt.summary", reference=incident.reference), blocks=tuple(blocks))
-
-
-def security_notice(svc: Services, incident: Incident) -> Message:
-    """For the coordinators' channel: when, what kind, which clock — never the description or names."""
-    lang, tz, t = svc.org_lang, svc.settings.timezone, svc.texts.t
-    fields = [
-        t(lang, "incident.notice.kinds", kinds=kinds_label(svc, lang, incident)),
-        t(lang, "incident.notice.discovered", discovered_at=incident.discovered_at, tz=tz),
-        t(lang, "incident.notice.reported", reported_at=incident.reported_at, tz=tz),
-    ]
-    if incident.occurred_at:
-        fields.insert(2, t(lang, "incident.notice.occurred", occurred_at=incident.occurred_at, tz=tz))
-    if incident.personal_data:
-        fields.append(t(lang, "incident.notice.personal_data", answer=t(lang, f"incident.answer.{incident.personal_data}")))
-    blocks: list = [Header(t(lang, "incident.notice.header", reference=incident.reference)), Text("", tuple(fields))]
-    deadline = gdpr_deadline(incident)
-    if deadline:
-        blocks.append(Text(t(lang, "incident.notice.gdpr_deadline", deadline=deadline, tz=tz)))
-    if incident.sensitive_data == "yes":
-        blocks.append(Text(t(lang, "incident.notice.sensitive")))
-    if "work_env" in incident.kind_codes and incident.injury in ("injured", "near_miss"):
-        blocks.append(Text(t(lang, "incident.notice.work_env_serious")))
-    blocks += [Buttons((Button(SHOW_ACTION, t(lang, "incident.notice.show"), str(incident.id), "primary"),)),
-               Note(t(lang, "incident.notice.privacy"))]
-    return Message(text=t(lang, "incident.notice.summary", reference=incident.reference,
-                          kinds=kinds_label(svc, lang, incident)), blocks=tuple(blocks))
-
-
-def details_screen(svc: Services, actor: Actor, incident: Incident) -> Screen:
-    lang, t = actor.lang, svc.texts.t
-    answer = lambda v: t(lang, f"incident.answer.{v}") if v else t(lang, "common.unknown")  # noqa: E731
-    blocks: list = [
-        Header(t(lang, "incident.details.header", reference=incident.reference,
-                 status=t(lang, f"incident.status.{incident.status}"))),
-        Text(t(lang, "incident.details.description", description=incident.description)),
-        Text(t(lang, "incident.details.facts", kinds=kinds_label(svc, lang, incident), occurred_at=incident.occurred_at,
-               discovered_at=incident.discovered_at, reported_at=incident.reported_at, tz=actor.tz)),
-        Text(t(lang, "incident.details.personal", personal=answer(incident.personal_data),
-               sensitive=answer(incident.sensitive_data),
-               count=incident.people_affected if incident.people_affected is not None else t(lang, "common.unknown"))),
-    ]
-    if incident.asset_text:
-        blocks.insert(2, Text(t(lang, "incident.notice.asset", asset=incident.asset_text)))
-    deadline = gdpr_deadline(incident)
-    if deadline:
-        blocks.append(Divider())
-        blocks.append(Text(t(lang, "incident.notice.gdpr_deadline", deadline=deadline, tz=actor.tz)))
-    return Screen(title=t(lang, "incident.details.title"), close=t(lang, "common.close"), blocks=tuple(blocks))
-
-
-def message_screen(svc: Services, actor: Actor, key: str) -> Screen:
-    t = svc.texts.t
-    return Screen(title=t(actor.lang, "incident.details.title"), close=t(actor.lang, "common.close"),
-                  blocks=(Text(t(actor.lang, key)),))

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Organisation, Person
+from storage.models import Organisation, Person, PersonRole
 from storage.upsert import insert_ignore
 
 
@@ -33,11 +33,18 @@ async def update_slack_profile(session: AsyncSession, person_id: int, *, name: s
         name=name, email=email, locale=locale, tz=tz, updated_at=now))
 
 
-async def remember_dm_channel(session: AsyncSession, org_id: int, slack_user_id: str, channel_id: str) -> None:
-    await session.execute(update(Person).where(Person.org_id == org_id, Person.slack_user_id == slack_user_id)
-                          .values(dm_channel_id=channel_id))
+async def remember_dm_channel(session: AsyncSession, person_id: int, channel_id: str) -> None:
+    await session.execute(update(Person).where(Person.id == person_id).values(dm_channel_id=channel_id))
 
 
-async def dm_channel_of(session: AsyncSession, org_id: int, slack_user_id: str) -> str | None:
-    return (await session.execute(select(Person.dm_channel_id).where(
-        Person.org_id == org_id, Person.slack_user_id == slack_user_id))).scalar_one_or_none()
+async def people_with_role(session: AsyncSession, org_id: int, role: str) -> list[Person]:
+    return list((await session.execute(
+        select(Person).join(PersonRole, PersonRole.person_id == Person.id)
+        .where(Person.org_id == org_id, PersonRole.role == role, Person.active.is_(True))
+        .order_by(Person.id)
+    )).scalars())
+
+
+async def get_person(session: AsyncSession, org_id: int, person_id: int) -> Person | None:
+    return (await session.execute(
+        select(Person).where(Person.org_id == org_id, Person.id == person_id))).scalar_one_or_none()

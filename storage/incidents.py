@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Incident, IncidentKind, ReferenceCounter
+from storage.models import BreachRecord, Incident, IncidentEvent, IncidentKind, ReferenceCounter
 from storage.upsert import insert_ignore
 
 SERIES = "INC"
@@ -53,7 +53,8 @@ async def find_by_source(session: AsyncSession, org_id: int, source_key: str) ->
 
 
 async def create_incident(session: AsyncSession, *, org_id: int, reporter_id: int, data: NewIncident,
-                          source_key: str, reported_at: datetime, year: int) -> Incident:
+                          source_key: str, reported_at: datetime, year: int,
+                          department_id: int | None = None) -> Incident:
     number = await next_reference_number(session, org_id, SERIES, year)
     incident = Incident(
         org_id=org_id,
@@ -71,6 +72,8 @@ async def create_incident(session: AsyncSession, *, org_id: int, reporter_id: in
         injury=data.injury,
         source_key=source_key,
         source_link=data.source_link,
+        department_id=department_id,
+        last_activity_at=reported_at,
         kinds=[IncidentKind(kind=k) for k in data.kinds],
     )
     session.add(incident)
@@ -89,3 +92,42 @@ async def get_incident(session: AsyncSession, org_id: int, incident_id: int) -> 
     return (await session.execute(
         select(Incident).where(Incident.org_id == org_id, Incident.id == incident_id)
     )).scalar_one_or_none()
+
+
+OPEN_STATUSES = ("new", "triage", "investigating", "resolved")
+CLOSED_STATUSES = ("closed", "not_incident")
+
+
+async def add_event(session: AsyncSession, incident: Incident, *, actor_id: int | None, kind: str, now: datetime,
+                    **data) -> IncidentEvent:
+    """Append to the timeline; every change to a case goes through here. What a person does counts as
+    activity on the case; what the bot notices does not (it must not quiet the reminders)."""
+    event = IncidentEvent(incident_id=incident.id, at=now, actor_id=actor_id, kind=kind, data=data)
+    session.add(event)
+    if actor_id is not None:
+        incident.last_activity_at = now
+    await session.flush()
+    return event
+
+
+async def events_of(session: AsyncSession, incident_id: int) -> list[IncidentEvent]:
+    return list((await session.execute(
+        select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id))).scalars())
+
+
+async def breach_of(session: AsyncSession, incident_id: int) -> BreachRecord | None:
+    return await session.get(BreachRecord, incident_id)
+
+
+async def open_incidents(session: AsyncSession, org_id: int, *, kinds: tuple[str, ...] = (),
+                         statuses: tuple[str, ...] = OPEN_STATUSES, limit: int = 200) -> list[Incident]:
+    query = select(Incident).where(Incident.org_id == org_id, Incident.status.in_(statuses))
+    if kinds:
+        query = query.where(Incident.id.in_(select(IncidentKind.incident_id).where(IncidentKind.kind.in_(kinds))))
+    return list((await session.execute(query.order_by(Incident.discovered_at, Incident.id).limit(limit))).scalars())
+
+
+async def all_open_incidents(session: AsyncSession) -> list[Incident]:
+    """Every open case of every organisation: what the clocks look at."""
+    return list((await session.execute(
+        select(Incident).where(Incident.status.in_(OPEN_STATUSES)).order_by(Incident.id))).scalars())

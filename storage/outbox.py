@@ -73,3 +73,8 @@ async def mark_failed(session: AsyncSession, message_id: int, error: str) -> Non
 async def pending_count(session: AsyncSession) -> int:
     return (await session.execute(
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending"))).scalar_one()
+
+
+async def sent_message(session: AsyncSession, org_id: int, dedupe_key: str) -> OutboxMessage | None:
+    return (await session.execute(select(OutboxMessage).where(
+        OutboxMessage.org_id == org_id, OutboxMessage.dedupe_key == dedupe_key))).scalar_one_or_none()

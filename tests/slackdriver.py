@@ -126,6 +126,8 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
         elif kind in ("radio_buttons", "static_select"):
             match = [o for o in element["options"] if o["value"] == value]
             entry["selected_option"] = match[0] if match else None
+        elif kind == "users_select":
+            entry["selected_user"] = value
         elif kind == "datetimepicker":
             entry["selected_date_time"] = int(value.timestamp()) if isinstance(value, datetime) else value
         else:

@@ -18,15 +18,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from sqlalchemy import select
+
 from bot.i18n import language_of
-from bot.model import Actor, FormErrors
+from bot.model import Actor, Form, FormErrors, PersonField, Screen
 from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
-from handlers import home, incidents
-from handlers.access import may_see_incident
+from bot.slack.directory import register_directory
+from handlers import casefile, followup, home, incidents
+from handlers.incident_views import SHOW_ACTION, saved_screen
 from handlers.services import Services
 from storage.directory import ensure_organisation, ensure_slack_person, update_slack_profile
-from storage.incidents import get_incident
-from storage.models import ProcessedEvent
+from storage.models import Person, ProcessedEvent
 from storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -104,10 +106,15 @@ class SlackAdapter:
         app.shortcut(GLOBAL_SHORTCUT)(self.on_global_shortcut)
         app.shortcut(MESSAGE_SHORTCUT)(self.on_message_shortcut)
         app.action(home.REPORT_ACTION)(self.on_home_report)
-        app.action(incidents.SHOW_ACTION)(self.on_show_incident)
+        app.action(SHOW_ACTION)(self.on_show_incident)
+        for action in (casefile.TAKE, casefile.ASSESS, casefile.NOTE, casefile.STATUS, casefile.GDPR, casefile.WORKENV):
+            app.action(action)(self.on_case_action)
         app.view_submission(incidents.FORM_ID)(self.on_report_submitted)
+        for form_id in followup.FORMS.values():
+            app.view_submission(form_id)(self.on_case_form)
         app.event("app_home_opened")(self.on_home_opened)
         app.error(self.on_error)
+        register_directory(self)
 
     async def on_command(self, ack, body) -> None:
         await ack()
@@ -133,7 +140,7 @@ class SlackAdapter:
         actor = await self.actor(team_id, user_id)
         link = await self._permalink(channel, ts) if channel and ts else None
         form = incidents.report_form(self.svc, actor, prefill=prefill, link=link)
-        await self.client.views_open(trigger_id=trigger_id, view=form_view(form))
+        await self.client.views_open(trigger_id=trigger_id, view=await self._form_view(form))
 
     async def _permalink(self, channel: str, ts: str) -> str | None:
         try:
@@ -159,28 +166,78 @@ class SlackAdapter:
         if isinstance(result, FormErrors):
             await ack(response_action="errors", errors=result.errors)
             return
-        await ack(response_action="update", view=screen_view(incidents.saved_screen(self.svc, actor, result.incident)))
+        await ack(response_action="update", view=screen_view(saved_screen(self.svc, actor, result.incident)))
+
+    # ---- following a case -------------------------------------------------
 
     async def on_show_incident(self, ack, body) -> None:
         await ack()
-        await self._safely(self._show_incident(body))
 
-    async def _show_incident(self, body) -> None:
-        actor = await self.actor(body["team"]["id"], body["user"]["id"])
-        try:
-            incident_id = int(body["actions"][0].get("value", ""))
-        except ValueError:
-            incident_id = 0
-        async with self.svc.db.transaction() as session:
-            incident = await get_incident(session, actor.org_id, incident_id)
-            allowed = incident is not None and await may_see_incident(session, actor, incident)
-        if incident is None:
-            screen = incidents.message_screen(self.svc, actor, "incident.details.not_found")
-        elif not allowed:
-            screen = incidents.message_screen(self.svc, actor, "incident.details.denied")
+        async def show() -> None:
+            actor = await self.actor(body["team"]["id"], body["user"]["id"])
+            await self._present(body, await followup.show(self.svc, actor, _button_number(body)))
+        await self._safely(show())
+
+    async def on_case_action(self, ack, body) -> None:
+        await ack()
+
+        async def act() -> None:
+            actor = await self.actor(body["team"]["id"], body["user"]["id"])
+            action = body["actions"][0]["action_id"]
+            await self._present(body, await followup.open_action(self.svc, actor, action, _button_number(body)))
+        await self._safely(act())
+
+    async def _present(self, body, result: Form | Screen) -> None:
+        """Inside a modal, a form is pushed on top and a screen replaces the modal; from a message, both open."""
+        in_modal = (body.get("container") or {}).get("type") == "view" and body.get("view")
+        if isinstance(result, Form):
+            view = await self._form_view(result)
+            if in_modal:
+                await self.client.views_push(trigger_id=body["trigger_id"], view=view)
+                return
         else:
-            screen = incidents.details_screen(self.svc, actor, incident)
-        await self.client.views_open(trigger_id=body["trigger_id"], view=screen_view(screen))
+            view = screen_view(result)
+            if in_modal:
+                await self.client.views_update(view_id=body["view"]["id"], view=view)
+                return
+        await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def on_case_form(self, ack, body, view) -> None:
+        lang = self.svc.settings.language
+        try:
+            actor = await self.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
+            lang = actor.lang
+            values = await self._people_in(actor, view, form_values(view))
+            result = await followup.submit(self.svc, actor, view["callback_id"], form_metadata(view), values,
+                                           submission_key=f"slack:view:{view['id']}")
+        except Exception:  # noqa: BLE001 — the person keeps the form and is told
+            log.exception("could not save a case form")
+            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
+            await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
+            return
+        if isinstance(result, FormErrors):
+            await ack(response_action="errors", errors=result.errors)
+        else:
+            await ack(response_action="update", view=screen_view(result))
+
+    async def _people_in(self, actor: Actor, view: dict, values: dict) -> dict:
+        """users_select answers are Slack user ids; handlers speak person ids."""
+        picked = {b["block_id"] for b in view.get("blocks", []) if (b.get("element") or {}).get("type") == "users_select"}
+        now = self.svc.clock.now()
+        for block_id in picked:
+            if values.get(block_id):
+                async with self.svc.db.transaction() as session:
+                    values[block_id] = (await ensure_slack_person(session, actor.org_id, values[block_id], now)).id
+        return values
+
+    async def _form_view(self, form: Form) -> dict:
+        ids = [f.initial for f in form.fields if isinstance(f, PersonField) and f.initial is not None]
+        slack_ids: dict[int, str] = {}
+        if ids:
+            async with self.svc.db.transaction() as session:
+                rows = await session.execute(select(Person.id, Person.slack_user_id).where(Person.id.in_(ids)))
+                slack_ids = {pid: uid for pid, uid in rows if uid}
+        return form_view(form, slack_ids)
 
     async def on_home_opened(self, body, event) -> None:
         if event.get("tab") not in (None, "home"):
@@ -203,3 +260,10 @@ class SlackAdapter:
             await work
         except Exception:  # noqa: BLE001
             log.exception("Slack listener failed after its ack")
+
+
+def _button_number(body) -> int:
+    try:
+        return int(body["actions"][0].get("value", ""))
+    except (ValueError, KeyError, IndexError):
+        return 0

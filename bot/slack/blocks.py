@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.model import (
-    Buttons, ChoiceField, DateTimeField, Divider, Form, Header, Message, Note, NumberField, Screen, Text, TextField,
+    Buttons, ChoiceField, DateTimeField, Divider, Form, Header, Message, Note, NumberField, PersonField, Screen, Text,
+    TextField,
 )
 
 VALUE = "value"  # the action_id of every input element: the block_id already names the field
@@ -76,11 +77,12 @@ def screen_view(screen: Screen, *, home: bool = False, callback_id: str | None =
     return view
 
 
-def form_view(form: Form) -> dict[str, Any]:
+def form_view(form: Form, slack_ids: dict[int, str] | None = None) -> dict[str, Any]:
+    """`slack_ids` maps the person ids of PersonField initials to Slack user ids."""
     blocks: list[dict[str, Any]] = []
     if form.intro:
         blocks.append({"type": "section", "text": _mrkdwn(form.intro)})
-    blocks += [_input_block(field) for field in form.fields]
+    blocks += [_input_block(field, slack_ids or {}) for field in form.fields]
     view = {
         "type": "modal",
         "callback_id": form.id,
@@ -94,15 +96,15 @@ def form_view(form: Form) -> dict[str, Any]:
     return view
 
 
-def _input_block(field) -> dict[str, Any]:
+def _input_block(field, slack_ids: dict[int, str]) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "input", "block_id": field.id, "label": _plain(field.label, 2000),
-                             "optional": field.optional, "element": _element(field)}
+                             "optional": field.optional, "element": _element(field, slack_ids)}
     if field.hint:
         block["hint"] = _plain(field.hint, 2000)
     return block
 
 
-def _element(field) -> dict[str, Any]:
+def _element(field, slack_ids: dict[int, str]) -> dict[str, Any]:
     if isinstance(field, TextField):
         element = {"type": "plain_text_input", "action_id": VALUE, "multiline": field.multiline,
                    "max_length": field.max_length}
@@ -133,6 +135,11 @@ def _element(field) -> dict[str, Any]:
         if field.initial is not None:
             element["initial_value"] = str(field.initial)
         return element
+    if isinstance(field, PersonField):
+        element = {"type": "users_select", "action_id": VALUE}
+        if field.initial is not None and field.initial in slack_ids:
+            element["initial_user"] = slack_ids[field.initial]
+        return element
     raise TypeError(f"no Block Kit element for {field!r}")
 
 
@@ -146,6 +153,8 @@ def form_values(view: dict[str, Any]) -> dict[str, Any]:
             values[block_id] = tuple(o["value"] for o in state.get("selected_options") or ())
         elif kind in ("radio_buttons", "static_select"):
             values[block_id] = (state.get("selected_option") or {}).get("value")
+        elif kind == "users_select":
+            values[block_id] = state.get("selected_user")  # a Slack user id; the adapter maps it to a person
         elif kind == "datetimepicker":
             stamp = state.get("selected_date_time")
             values[block_id] = datetime.fromtimestamp(int(stamp), timezone.utc) if stamp is not None else None
