@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from bot.model import Actor, Button, Buttons, Divider, Header, Note, Screen, Text
-from handlers.incident_views import kinds_label
+from handlers.access import COORDINATOR, DPO, roles_of
+from handlers.caselist import Filter, visible_cases
+from handlers.incident_views import gdpr_deadline, gdpr_settled, kinds_label
 from handlers.services import Services
-from storage.incidents import incidents_reported_by
+from storage.incidents import breach_of, incidents_reported_by
 
 REPORT_ACTION = "home_report_incident"
+LIST_ACTION = "home_case_list"
+EXPORT_INCIDENTS = "home_export_incidents"
+EXPORT_BREACHES = "home_export_breaches"
 SHOWN = 20
 
 
@@ -30,4 +35,26 @@ async def home_screen(svc: Services, actor: Actor) -> Screen:
                              tz=actor.tz)))
     if len(mine) == SHOWN:
         blocks.append(Note(t(lang, "home.more", shown=SHOWN)))
-    return Screen(title=t(lang, "home.header"), blocks=tuple(blocks))
+    return Screen(title=t(lang, "home.header"), blocks=tuple(await _handling(svc, actor) + blocks))
+
+
+async def _handling(svc: Services, actor: Actor) -> list:
+    """For those who follow cases up: how many are open and how many clocks run, on top of the tab."""
+    lang, t = actor.lang, svc.texts.t
+    cases = await visible_cases(svc, actor, Filter())
+    async with svc.db.transaction() as session:
+        roles = await roles_of(session, actor.person_id)
+        if not cases and not roles & {COORDINATOR, DPO}:
+            return []
+        now, overdue, running = svc.clock.now(), 0, 0
+        for incident in cases:
+            deadline = gdpr_deadline(incident)
+            if deadline and not gdpr_settled(await breach_of(session, incident.id)):
+                overdue, running = (overdue + 1, running) if now >= deadline else (overdue, running + 1)
+    buttons = [Button(LIST_ACTION, t(lang, "caselist.home_list"), style="primary"),
+               Button(EXPORT_INCIDENTS, t(lang, "caselist.export_incidents"))]
+    if roles & {COORDINATOR, DPO}:
+        buttons.append(Button(EXPORT_BREACHES, t(lang, "caselist.export_breaches")))
+    return [Header(t(lang, "caselist.home_header")),
+            Text(t(lang, "caselist.home_summary", open=len(cases), overdue=overdue, running=running)),
+            Buttons(tuple(buttons)), Divider()]

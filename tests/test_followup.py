@@ -336,3 +336,83 @@ async def test_the_description_reaches_only_the_entitled(bot, org, kind):
     for call in bot.fake.calls:
         if call.method in ("chat.postMessage", "chat.update", "views.publish"):
             assert SECRET not in str(call.params), call.method
+
+
+# ---- lists, home and exports ---------------------------------------------------------------
+
+
+async def three_cases(bot):
+    return [await report(bot, kinds=["personal_data"], description=SECRET),
+            await report(bot, kinds=["infosec"]),
+            await report(bot, kinds=["work_env"], injury="none")]
+
+
+async def case_list(bot, user, text=""):
+    before = len(bot.fake.calls_to("views.open"))
+    await bot.slack.command(user, command="/incidenter", text=text)
+    return str((await bot.fake.wait_for("views.open", before + 1))[-1].params["view"])
+
+
+async def test_case_list_is_filtered_by_role_kind_and_status(bot, org):
+    pd, infosec, work = await three_cases(bot)
+    everything = await case_list(bot, SAM)
+    assert all(i.reference in everything for i in (pd, infosec, work))
+    assert "h kvar" in everything  # the GDPR clock of the personal-data case
+    only_pd = await case_list(bot, SAM, "personuppgifter ny")
+    assert pd.reference in only_pd and infosec.reference not in only_pd
+    assert "INC-" not in await case_list(bot, SAM, "under utredning")
+    dpo = await case_list(bot, DPO_USER)
+    assert pd.reference in dpo and infosec.reference not in dpo and work.reference not in dpo
+    boss = await case_list(bot, BOSS)
+    assert work.reference in boss and pd.reference not in boss
+    assert "INC-" not in await case_list(bot, ERIK)
+    unknown = await case_list(bot, SAM, "blåbär")
+    assert "Okända filterord: blåbär" in unknown
+
+
+async def test_home_tab_shows_handlers_their_cases_and_clocks(bot, org):
+    await three_cases(bot)
+    await bot.slack.event({"type": "app_home_opened", "user": SAM, "tab": "home"}, event_id="EvHome1")
+    view = str((await bot.fake.wait_for("views.publish"))[-1].params["view"])
+    assert "3 öppna ärenden" in view and "1 GDPR-klockor som tickar" in view
+    assert "home_export_breaches" in view
+    await bot.slack.event({"type": "app_home_opened", "user": ERIK, "tab": "home"}, event_id="EvHome2")
+    erik = str((await bot.fake.wait_for("views.publish", 2))[-1].params["view"])
+    assert "öppna ärenden" not in erik and "home_case_list" not in erik
+
+
+def uploaded_csv(bot) -> list[list[str]]:
+    import csv
+    import io
+
+    [upload] = bot.fake.uploaded_files.values() if len(bot.fake.uploaded_files) == 1 else [
+        list(bot.fake.uploaded_files.values())[-1]]
+    text = upload["content"].decode("utf-8")
+    assert text.startswith("\ufeff") and "\r\n" in text  # what Swedish Excel opens without asking
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
+
+
+async def test_incident_log_export_holds_what_the_person_may_see(bot, org):
+    pd, infosec, work = await three_cases(bot)
+    await bot.slack.click(SAM, "home_export_incidents")
+    await bot.fake.wait_for("files.completeUploadExternal")
+    rows = uploaded_csv(bot)
+    assert rows[0][:3] == ["Referens", "Typ", "Status"]
+    assert [r[0] for r in rows[1:]] == [pd.reference, infosec.reference, work.reference]
+    assert SECRET in rows[1]
+    bot.fake.uploaded_files.clear()
+    await bot.slack.click(BOSS, "home_export_incidents")
+    await bot.fake.wait_for("files.completeUploadExternal", 2)
+    assert [r[0] for r in uploaded_csv(bot)[1:]] == [work.reference]
+
+
+async def test_breach_log_is_for_the_dpo_and_coordinators_only(bot, org):
+    pd, _, _ = await three_cases(bot)
+    await bot.slack.click(ERIK, "home_export_breaches")
+    await bot.fake.wait_for("chat.postMessage")
+    assert "Only the data-protection officer" in bot.fake.calls_to("chat.postMessage")[-1].params["text"]  # Erik reads English
+    assert bot.fake.uploaded_files == {}
+    await bot.slack.click(DPO_USER, "home_export_breaches")
+    await bot.fake.wait_for("files.completeUploadExternal")
+    rows = uploaded_csv(bot)
+    assert rows[0][0] == "Referens" and [r[0] for r in rows[1:]] == [pd.reference]

@@ -24,7 +24,7 @@ from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, PersonField, Screen
 from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
 from bot.slack.directory import register_directory
-from handlers import casefile, followup, home, incidents
+from handlers import caselist, casefile, exports, followup, home, incidents
 from handlers.incident_views import SHOW_ACTION, saved_screen
 from handlers.services import Services
 from storage.directory import ensure_organisation, ensure_slack_person, update_slack_profile
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 COMMAND = "/incident"
+CASES_COMMAND = "/incidenter"
 GLOBAL_SHORTCUT = "report_incident"
 MESSAGE_SHORTCUT = "report_message_as_incident"
 PROFILE_TIMEOUT = 1.0  # seconds we may spend learning a new person's language before opening a modal
@@ -103,6 +104,10 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
         app.command(COMMAND)(self.on_command)
+        app.command(CASES_COMMAND)(self.on_cases_command)
+        app.action(home.LIST_ACTION)(self.on_home_case_list)
+        app.action(home.EXPORT_INCIDENTS)(self.on_export)
+        app.action(home.EXPORT_BREACHES)(self.on_export)
         app.shortcut(GLOBAL_SHORTCUT)(self.on_global_shortcut)
         app.shortcut(MESSAGE_SHORTCUT)(self.on_message_shortcut)
         app.action(home.REPORT_ACTION)(self.on_home_report)
@@ -167,6 +172,40 @@ class SlackAdapter:
             await ack(response_action="errors", errors=result.errors)
             return
         await ack(response_action="update", view=screen_view(saved_screen(self.svc, actor, result.incident)))
+
+    # ---- following cases ----------------------------------------------------
+
+    async def on_cases_command(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._case_list(body["team_id"], body["user_id"], body["trigger_id"], body.get("text", "")))
+
+    async def on_home_case_list(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._case_list(body["team"]["id"], body["user"]["id"], body["trigger_id"], ""))
+
+    async def _case_list(self, team_id: str, user_id: str, trigger_id: str, text: str) -> None:
+        actor = await self.actor(team_id, user_id)
+        screen = await caselist.case_list_screen(self.svc, actor, caselist.parse_filter(self.svc, text))
+        await self.client.views_open(trigger_id=trigger_id, view=screen_view(screen))
+
+    async def on_export(self, ack, body) -> None:
+        await ack()
+        await self._safely(self._export(body["team"]["id"], body["user"]["id"], body["actions"][0]["action_id"]))
+
+    async def _export(self, team_id: str, user_id: str, action: str) -> None:
+        actor = await self.actor(team_id, user_id)
+        t = self.svc.texts.t
+        dm = (await self.client.conversations_open(users=user_id))["channel"]["id"]
+        if action == home.EXPORT_BREACHES:
+            if not await exports.may_export_breaches(self.svc, actor):
+                await self.client.chat_postMessage(channel=dm, text=t(actor.lang, "exports.breaches.denied"))
+                return
+            export, posted = await exports.breach_log(self.svc, actor.org_id, actor.lang), "exports.breaches.posted"
+        else:
+            export = await exports.incident_log(self.svc, actor.org_id, actor.lang, actor)
+            posted = "exports.incidents.posted"
+        await self.client.files_upload_v2(channel=dm, content=export.content, filename=export.filename,
+                                          title=export.title, initial_comment=t(actor.lang, posted, rows=export.rows))
 
     # ---- following a case -------------------------------------------------
 
