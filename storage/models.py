@@ -246,3 +246,164 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime]
+
+
+# ---- training (issue 4) -------------------------------------------------------------
+
+
+class TrainingCampaign(Base):
+    """One year's mandatory e-learning: which courses, by when, for whom."""
+
+    __tablename__ = "training_campaigns"
+    __table_args__ = (UniqueConstraint("org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    courses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    deadline: Mapped[date] = mapped_column(Date)
+    joiner_days: Mapped[int] = mapped_column(Integer, default=30)  # a newcomer's own deadline
+    remind_every_days: Mapped[int] = mapped_column(Integer, default=7)
+    max_reminders: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active / closed
+    started_at: Mapped[datetime]
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class TrainingAssignment(Base):
+    """A person in a campaign's audience, and where their answer stands."""
+
+    __tablename__ = "training_assignments"
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id"), Index("ix_training_due", "status", "next_reminder_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("training_campaigns.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))  # at the time of the campaign
+    deadline: Mapped[date] = mapped_column(Date)
+    # pending / not_yet / done / exemption_requested / exempt
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    completed_on: Mapped[date | None] = mapped_column(Date)
+    exemption_reason: Mapped[str | None] = mapped_column(Text)
+    exemption_decided_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    exemption_rejected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None]
+    manager_told_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TrainingCompletion(Base):
+    """Evidence that someone completed the courses, and where it came from (self, manager, import)."""
+
+    __tablename__ = "training_completions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("training_assignments.id", ondelete="CASCADE"), index=True)
+    completed_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(12))  # self / manager / import
+    course: Mapped[str | None] = mapped_column(String(200))
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recorded_at: Mapped[datetime]
+
+
+# ---- information assets and classification (issue 5) -------------------------------------
+
+
+class Asset(Base):
+    """An information asset: a system, an information set or a service, with its object owner."""
+
+    __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="system")  # system / information / service
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)  # objektledare
+    information_owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    personal_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    special_categories: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    ropa_reference: Mapped[str | None] = mapped_column(String(200))  # registerförteckningen, GDPR Art. 30
+    continuity_relevant: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    next_review: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Classification(Base):
+    """A KLASSA classification (K/R/T 0–4). New ones are added; old ones stay as history."""
+
+    __tablename__ = "classifications"
+    __table_args__ = (Index("ix_classifications_asset", "asset_id", "classified_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    confidentiality: Mapped[int] = mapped_column(Integer)
+    integrity: Mapped[int] = mapped_column(Integer)
+    availability: Mapped[int] = mapped_column(Integer)
+    classified_on: Mapped[date] = mapped_column(Date)
+    classified_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    method: Mapped[str | None] = mapped_column(String(100))
+    method_version: Mapped[str | None] = mapped_column(String(50))
+    next_review: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(12))  # round / import / edit
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("classification_rounds.id"))
+    created_at: Mapped[datetime]
+
+
+class ActionItem(Base):
+    """A requirement from a classification's action plan (handlingsplan)."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    classification_id: Mapped[int | None] = mapped_column(ForeignKey("classifications.id"))
+    requirement: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    due: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="not_started")  # not_started / in_progress / done / risk_accepted
+    updated_at: Mapped[datetime]
+
+
+class ContinuityPlan(Base):
+    __tablename__ = "continuity_plans"
+
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    has_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_exercised: Mapped[date | None] = mapped_column(Date)
+    next_exercise_due: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime]
+
+
+class ClassificationRound(Base):
+    """A round of asking object owners for the status of their assets."""
+
+    __tablename__ = "classification_rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # scheduled / manual
+    due: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime]
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class RoundRequest(Base):
+    """One asset asked about in a round: when its owner was asked and when they answered."""
+
+    __tablename__ = "round_requests"
+    __table_args__ = (UniqueConstraint("round_id", "asset_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("classification_rounds.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    answered_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None]
