@@ -19,7 +19,8 @@ from storage import outbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 20
+BATCH = 50
+CONCURRENCY = 8  # messages in flight at once; Slack's limits, not ours, should set the pace
 POLL_SECONDS = 2.0
 MAX_BACKOFF = timedelta(minutes=30)
 
@@ -66,57 +67,65 @@ class Deliverer:
     async def _run(self) -> None:
         while True:
             try:
-                sent = await self.drain_once()
+                handled = await self.drain_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 — the loop must outlive a database hiccup
                 log.exception("delivery: could not drain the outbox; will try again")
-                sent = 0
-            if sent == 0:
+                handled = 0
+            if handled == 0:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
 
+    def _idle_wait(self) -> float:
+        """Poll, but come back right when a rate-limit pause ends."""
+        if self._paused_until:
+            left = (self._paused_until - self.clock.now()).total_seconds()
+            if left > 0:
+                return min(self.poll_seconds, left)
+        return self.poll_seconds
+
     async def drain_once(self) -> int:
-        """Deliver what is due now. Returns how many messages were handled."""
+        """Deliver what is due now, several at a time. Returns how many messages were handled."""
         now = self.clock.now()
         if self._paused_until and now < self._paused_until:
             return 0
         async with self.db.transaction() as session:
             batch = await outbox.claim_due(session, now, BATCH)
-        for index, message in enumerate(batch):
-            if not await self._deliver(message):
-                # Rate limited: the rest of the batch waits for the pause to end.
-                for waiting in batch[index + 1:]:
-                    await self._record(outbox.reschedule, waiting.id, self._paused_until, "waiting out a rate limit",
-                                       count_attempt=False)
-                break
+        if not batch:
+            return 0
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def attempt(message: OutboxMessage) -> tuple:
+            async with gate:
+                return await self._attempt(message)
+        outcomes = await asyncio.gather(*(attempt(m) for m in batch))
+        async with self.db.transaction() as session:
+            for message, (update, args, kwargs) in zip(batch, outcomes):
+                await update(session, message.id, *args, **kwargs)
         return len(batch)
 
-    async def _deliver(self, message: OutboxMessage) -> bool:
-        """Deliver one message; False when the platform asked us to slow down."""
+    async def _attempt(self, message: OutboxMessage) -> tuple:
+        """Send one message; return how to record the outcome: (outbox function, args, kwargs)."""
+        if self._paused_until and self.clock.now() < self._paused_until:
+            # Another message of this batch was told to slow down: this one waits with it.
+            return outbox.reschedule, (self._paused_until, "waiting out a rate limit"), {"count_attempt": False}
         try:
             result = await self.transport.deliver(message)
         except RetryLater as exc:
             at = self.clock.now() + timedelta(seconds=exc.seconds)
-            self._paused_until = at
-            await self._record(outbox.reschedule, message.id, at, str(exc), count_attempt=False)
+            self._paused_until = max(self._paused_until or at, at)
             log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
-            return False
+            return outbox.reschedule, (at, str(exc)), {"count_attempt": False}
         except PermanentFailure as exc:
-            await self._record(outbox.mark_failed, message.id, str(exc))
             log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
+            return outbox.mark_failed, (str(exc),), {}
         except Exception as exc:  # noqa: BLE001 — network errors, 5xx, timeouts: all worth another try
             backoff = min(timedelta(seconds=5 * 2 ** min(message.attempts, 10)), MAX_BACKOFF)
-            await self._record(outbox.reschedule, message.id, self.clock.now() + backoff,
-                               f"{type(exc).__name__}: {exc}", count_attempt=True)
             log.warning("delivery: message %s failed (%s), retrying in %s", message.id, exc, backoff)
-        else:
-            await self._record(outbox.mark_sent, message.id, self.clock.now(), result)
-        return True
-
-    async def _record(self, update, *args, **kwargs) -> None:
-        async with self.db.transaction() as session:
-            await update(session, *args, **kwargs)
+            return (outbox.reschedule, (self.clock.now() + backoff, f"{type(exc).__name__}: {exc}"),
+                    {"count_attempt": True})
+        return outbox.mark_sent, (self.clock.now(), result), {}

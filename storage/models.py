@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    LargeBinary,
     BigInteger,
     Boolean,
     Date,
@@ -407,3 +408,162 @@ class RoundRequest(Base):
     answered_at: Mapped[datetime | None]
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     next_reminder_at: Mapped[datetime | None]
+
+
+# ---- facts for the management review and the review itself (issue 6) ---------------------------
+
+
+class ControlResult(Base):
+    """Internal control (IKP): one routine checked in a year — what, how, the result, the findings."""
+
+    __tablename__ = "control_results"
+    __table_args__ = (UniqueConstraint("org_id", "year", "routine"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    routine: Mapped[str] = mapped_column(String(100))  # a code of the five mandatory routines, or a name
+    checked: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(16))  # ok / deficiency / serious
+    findings: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    updated_at: Mapped[datetime]
+
+
+class DpoFinding(Base):
+    """The data-protection officer's annual finding in one of the six areas, graded on four levels."""
+
+    __tablename__ = "dpo_findings"
+    __table_args__ = (UniqueConstraint("org_id", "year", "area"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    area: Mapped[str] = mapped_column(String(32))
+    grade: Mapped[int] = mapped_column(Integer)  # 1 allvarliga brister … 4 inga brister av nämnvärd betydelse
+    findings: Mapped[str | None] = mapped_column(Text)
+    recommendations: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    updated_at: Mapped[datetime]
+
+
+class RiskAnalysis(Base):
+    """The risk and vulnerability analysis (RSA) as it stands in a year."""
+
+    __tablename__ = "risk_analyses"
+    __table_args__ = (UniqueConstraint("org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    cycle: Mapped[str | None] = mapped_column(String(50))  # e.g. 2024–2025
+    summary: Mapped[str | None] = mapped_column(Text)
+    processes_with_risks: Mapped[int | None] = mapped_column(Integer)
+    action_plans: Mapped[int | None] = mapped_column(Integer)
+    continuity_plans: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    updated_at: Mapped[datetime]
+
+
+class AuditFinding(Base):
+    """A finding from an audit, a review or a workshop, with its corrective action."""
+
+    __tablename__ = "audit_findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(100))
+    finding: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))  # low / medium / high / serious
+    corrective_action: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open / in_progress / done
+    due: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime]
+
+
+class PlanActivity(Base):
+    """An activity in the three-year plan: prioritised, owned, with a status and where it came from."""
+
+    __tablename__ = "plan_activities"
+    __table_args__ = (Index("ix_plan_activities_org_year", "org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))  # a role or a function, not a person's name
+    priority: Mapped[int] = mapped_column(Integer, default=2)  # 1 high … 3 low
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned / in_progress / done / postponed
+    origin: Mapped[str] = mapped_column(String(32), default="coordinator")  # coordinator / review_decision / dpo / audit
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id"))
+    updated_at: Mapped[datetime]
+
+
+class ContextNote(Base):
+    """ISO 27001 9.3.2 b, c, e: changes in external and internal issues, interested parties' needs, feedback."""
+
+    __tablename__ = "context_notes"
+    __table_args__ = (Index("ix_context_notes_org_year", "org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # external / internal / interested_parties / feedback
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ImprovementProposal(Base):
+    """An improvement any employee sends to the bot; the coordinator triages it."""
+
+    __tablename__ = "improvement_proposals"
+    __table_args__ = (UniqueConstraint("org_id", "source_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    text: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new / accepted / rejected / done
+    triage_note: Mapped[str | None] = mapped_column(Text)
+    triaged_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    triaged_at: Mapped[datetime | None]
+    source_key: Mapped[str] = mapped_column(String(200))
+
+
+class Review(Base):
+    """A compiled management review. A published one is frozen: its inputs and documents never change."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_org_year", "org_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft / published
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # every figure and fact the documents were made from
+    markdown: Mapped[str] = mapped_column(Text)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    docx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class ReviewDecision(Base):
+    """A decision leadership recorded on a published review; it becomes an activity in next year's plan."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    decision: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    due: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recorded_at: Mapped[datetime]
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -3,6 +3,7 @@ crash, a restart or Slack being down loses nothing; the dedupe key means a retry
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,29 +28,20 @@ async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipi
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:
     """Lease due messages to this process. A lease that expires (a crashed sender) frees the row again."""
+    free = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)
     candidates = (await session.execute(
-        select(OutboxMessage.id).where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-        ).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+        select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now, free)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
     )).scalars().all()
-    claimed: list[int] = []
-    for message_id in candidates:
-        # Compare-and-set: with several replicas only one wins each row.
-        result = await session.execute(
-            update(OutboxMessage).where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.status == "pending",
-                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-            ).values(lease_until=now + LEASE)
-        )
-        if result.rowcount == 1:
-            claimed.append(message_id)
-    if not claimed:
+    if not candidates:
         return []
+    # Compare-and-set with a token only this claim uses: with several replicas each row goes to one.
+    token = now + LEASE + timedelta(microseconds=secrets.randbelow(1_000_000))
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "pending",
+                                                      free).values(lease_until=token))
     return list((await session.execute(
-        select(OutboxMessage).where(OutboxMessage.id.in_(claimed)).order_by(OutboxMessage.id)
+        select(OutboxMessage).where(OutboxMessage.id.in_(candidates), OutboxMessage.lease_until == token)
+        .order_by(OutboxMessage.id)
     )).scalars())
 
 
