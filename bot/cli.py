@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
+from bot import cli_classification
 from bot.config import ConfigError, load_settings
 from storage.db import Database, DatabaseUrlError
 
@@ -19,6 +21,28 @@ def main(argv: list[str] | None = None) -> int:
     db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
     demo = commands.add_parser("demo", help="show the product without Slack, on a sample organisation")
     demo.add_argument("--database", help="database URL for the demo (default: sqlite:///lisbot-demo.db)")
+    imports = commands.add_parser("import", help="import data from a file")
+    import_what = imports.add_subparsers(dest="import_what", required=True)
+    people = import_what.add_parser(
+        "people", help="import the staff list (the HR file: CSV saved from Excel, ';' or ',' separated)")
+    people.add_argument("file", help="the CSV file")
+    people.add_argument("--import-good-rows", action="store_true",
+                        help="when some rows are wrong, import the correct ones anyway (default: import nothing)")
+    people.add_argument("--team", help="the Slack workspace id (T…); default: SLACK_BOT_TOKEN's, or the only one")
+    sync = commands.add_parser("sync", help="bring the directory up to date with the chat platform")
+    sync.add_subparsers(dest="sync_what", required=True).add_parser(
+        "slack", help="read every member from Slack (users.list) into the directory").add_argument(
+        "--team", help="the Slack workspace id (T…); must be SLACK_BOT_TOKEN's")
+    cli_classification.add_commands(commands, import_what)
+    facts = commands.add_parser("facts", help="facts for the management review, as a YAML file (examples/README.md)")
+    facts_what = facts.add_subparsers(dest="facts_command", required=True)
+    facts_what.add_parser("import", help="read a facts file; with any problem nothing is stored").add_argument(
+        "file", help="the YAML file")
+    facts_export = facts_what.add_parser("export", help="write a year's facts in the same format")
+    facts_export.add_argument("--year", type=int, required=True, help="the review year")
+    facts_export.add_argument("--out", help="the file to write (default: standard output)")
+    for sub in facts_what.choices.values():
+        sub.add_argument("--team", help="the Slack workspace id (T…); default: SLACK_BOT_TOKEN's, or the only one")
     args = parser.parse_args(argv)
 
     try:
@@ -38,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
             settings = settings.model_copy(update={"database_url": args.database or "sqlite:///lisbot-demo.db"})
             asyncio.run(run_demo(settings))
+        elif args.command == "classification" or getattr(args, "import_what", None) == "assets":
+            return cli_classification.run(settings, args)
+        elif args.command == "import":
+            return asyncio.run(_import_people(settings, args.file, good_rows=args.import_good_rows, team=args.team))
+        elif args.command == "sync":
+            return asyncio.run(_sync_slack(settings, team=args.team))
+        elif args.command == "facts":
+            return asyncio.run(_facts(settings, args))
     except (ConfigError, DatabaseUrlError) as exc:
         print(f"lisbot: {exc}", file=sys.stderr)
         return 2
@@ -52,6 +84,135 @@ async def _upgrade(url: str) -> None:
         await db.upgrade()
     finally:
         await db.close()
+
+
+async def _import_people(settings, path: str, *, good_rows: bool, team: str | None) -> int:
+    """`lisbot import people FILE`: 0 imported, 1 not imported (the report says why), 2 could not start."""
+    from bot.slack.directory import OrganisationNotFound, resolve_organisation
+    from handlers.directory import import_people_file, report_message
+
+    svc = _services(settings)
+    t = lambda key, **kw: svc.texts.t(settings.language, key, **kw)  # noqa: E731
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        print(f"lisbot: {t('directory.cli.file_not_found', path=path, reason=exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    try:
+        await svc.db.upgrade()
+        try:
+            org = await resolve_organisation(svc, team)
+        except OrganisationNotFound as exc:
+            print(f"lisbot: {t(exc.key, **exc.params)}", file=sys.stderr)
+            return 2
+        result = await import_people_file(svc, org.id, data, import_good_rows=good_rows)
+        print(_report_text(report_message(svc, settings.language, result, filename=Path(path).name, cli=True)))
+        return 0 if result.imported else 1
+    finally:
+        await svc.db.close()
+
+
+async def _sync_slack(settings, *, team: str | None) -> int:
+    """`lisbot sync slack`: users.list into the directory, paced by Slack's rate limits."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack.directory import OrganisationNotFound, directory_client, resolve_organisation, sync_slack_directory
+    from handlers.directory import sync_text
+
+    svc = _services(settings)
+    t = lambda key, **kw: svc.texts.t(settings.language, key, **kw)  # noqa: E731
+    if not settings.slack_bot_token:
+        print(f"lisbot: {t('directory.cli.sync_needs_token')}", file=sys.stderr)
+        return 2
+    client = directory_client(settings)
+    try:
+        await svc.db.upgrade()
+        try:
+            token_team = (await client.auth_test())["team_id"]
+            if team and team != token_team:
+                print(f"lisbot: {t('directory.cli.team_mismatch', team=team, token_team=token_team)}", file=sys.stderr)
+                return 2
+            org = await resolve_organisation(svc, token_team, client)
+        except SlackApiError as exc:
+            print(f"lisbot: {t('directory.cli.slack_error', error=exc.response.get('error'))}", file=sys.stderr)
+            return 2
+        except OrganisationNotFound as exc:
+            print(f"lisbot: {t(exc.key, **exc.params)}", file=sys.stderr)
+            return 2
+        try:
+            counts = await sync_slack_directory(svc, client, team_id=org.external_id)
+        except SlackApiError as exc:
+            print(f"lisbot: {t('directory.cli.slack_error', error=exc.response.get('error'))}", file=sys.stderr)
+            return 1
+        print(sync_text(svc, settings.language, counts))
+        return 0
+    finally:
+        await svc.db.close()
+
+
+async def _facts(settings, args) -> int:
+    """`lisbot facts import FILE` (0 stored, 1 not stored: the report lists every problem) and
+    `lisbot facts export --year Y [--out FILE]`; 2 when it could not start."""
+    from bot.slack.directory import OrganisationNotFound, resolve_organisation
+    from handlers.facts import export_facts, import_facts, import_report
+
+    svc = _services(settings)
+    lang = settings.language
+    t = lambda key, **kw: svc.texts.t(lang, key, **kw)  # noqa: E731
+    try:
+        data = Path(args.file).read_bytes() if args.facts_command == "import" else b""
+    except OSError as exc:
+        print(f"lisbot: {t('facts.cli.file_not_found', path=args.file, reason=exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    try:
+        await svc.db.upgrade()
+        try:
+            org = await resolve_organisation(svc, args.team)
+        except OrganisationNotFound as exc:
+            print(f"lisbot: {t(exc.key, **exc.params)}", file=sys.stderr)
+            return 2
+        if args.facts_command == "import":
+            result = await import_facts(svc, org.id, data)
+            print(import_report(svc, lang, result, filename=Path(args.file).name))
+            return 0 if result.stored else 1
+        text = await export_facts(svc, org.id, args.year, lang)
+        if not args.out:
+            sys.stdout.write(text)
+            return 0
+        try:
+            Path(args.out).write_text(text, "utf-8")
+        except OSError as exc:
+            print(f"lisbot: {t('facts.cli.cannot_write', path=args.out, reason=exc.strerror or exc)}",
+                  file=sys.stderr)
+            return 2
+        print(t("facts.cli.written", year=str(args.year), out=args.out))
+        return 0
+    finally:
+        await svc.db.close()
+
+
+def _services(settings):
+    from bot.clock import SystemClock
+    from bot.i18n import Texts
+    from handlers.services import Services
+
+    return Services(db=Database(settings.database_url), texts=Texts(default_lang=settings.language),
+                    clock=SystemClock(), settings=settings)
+
+
+def _report_text(message) -> str:
+    """A report for the terminal: the chat message's blocks as plain lines."""
+    from bot.console import plain
+    from bot.model import Header
+
+    lines: list[str] = []
+    for block in message.blocks:
+        text = plain(getattr(block, "text", "") or "")
+        if isinstance(block, Header):
+            lines += [text, "=" * len(text)]
+        elif text:
+            lines.append(text)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     language: str = Field(default="sv", alias="LISBOT_LANGUAGE")
     log_level: str = Field(default="INFO", alias="LISBOT_LOG_LEVEL")
     stale_working_days: int = Field(default=5, alias="LISBOT_STALE_WORKING_DAYS", ge=1, le=60)
+    # Information classification (issue 5)
+    reclassify_months: int = Field(default=12, alias="LISBOT_RECLASSIFY_MONTHS", ge=1, le=120)
+    continuity_min_availability: int = Field(default=2, alias="LISBOT_CONTINUITY_MIN_AVAILABILITY", ge=0, le=5)
+    continuity_exercise_months: int = Field(default=12, alias="LISBOT_CONTINUITY_EXERCISE_MONTHS", ge=1, le=60)
+    classification_notice_days: int = Field(default=30, alias="LISBOT_CLASSIFICATION_NOTICE_DAYS", ge=0, le=365)
+    classification_answer_days: int = Field(default=14, alias="LISBOT_CLASSIFICATION_ANSWER_DAYS", ge=1, le=180)
+    classification_remind_working_days: int = Field(default=5, alias="LISBOT_CLASSIFICATION_REMIND_WORKING_DAYS",
+                                                    ge=1, le=60)
+    classification_max_reminders: int = Field(default=2, alias="LISBOT_CLASSIFICATION_MAX_REMINDERS", ge=0, le=10)
+    classification_method: str = Field(default="KLASSA", alias="LISBOT_CLASSIFICATION_METHOD", min_length=1,
+                                       max_length=100)
 
     @field_validator("slack_api_url")
     @classmethod

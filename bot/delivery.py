@@ -31,6 +31,14 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+class NotYet(Exception):
+    """This message depends on another that is not sent yet: try it again shortly (no pause for others)."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
 class PermanentFailure(Exception):
     pass
 
@@ -58,10 +66,8 @@ class Deliverer:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Bounded: a cancellation swallowed deep in a database driver must not hang a shutdown.
+            await asyncio.wait({self._task}, timeout=5)
             self._task = None
 
     async def _run(self) -> None:
@@ -120,6 +126,8 @@ class Deliverer:
             self._paused_until = max(self._paused_until or at, at)
             log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
             return outbox.reschedule, (at, str(exc)), {"count_attempt": False}
+        except NotYet as exc:
+            return outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)), {"count_attempt": False}
         except PermanentFailure as exc:
             log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
             return outbox.mark_failed, (str(exc),), {}

@@ -8,7 +8,7 @@ small markup (*bold*, _italic_, <url|label>) that every adapter can render.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Union
 
 
@@ -68,6 +68,16 @@ class DateTimeField:
 
 
 @dataclass(frozen=True)
+class DateField:
+    id: str
+    label: str
+    optional: bool = False
+    initial: date | None = None
+    hint: str | None = None
+    kind: Literal["date"] = "date"
+
+
+@dataclass(frozen=True)
 class NumberField:
     id: str
     label: str
@@ -91,7 +101,7 @@ class PersonField:
     kind: Literal["person"] = "person"
 
 
-Field = Union[TextField, ChoiceField, DateTimeField, NumberField, PersonField]
+Field = Union[TextField, ChoiceField, DateTimeField, DateField, NumberField, PersonField]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from bot.i18n import Texts
 from bot.scheduler import Scheduler
 from bot.slack.adapter import SlackAdapter, web_client
 from bot.slack.transport import SlackTransport
-from handlers import clocks
+from handlers import classification, clocks, training
 from handlers.services import Services
 from storage.db import Database
 
@@ -55,8 +55,13 @@ class Runtime:
             self.scheduler.start()
 
     async def tick(self) -> None:
-        """Everything time-driven, once: what the scheduler runs every minute."""
-        await clocks.tick(self.svc)
+        """Everything time-driven, once: what the scheduler runs every minute. One area failing does not
+        stop the others; the next tick tries it again."""
+        for area in (clocks, training, classification):
+            try:
+                await area.tick(self.svc)
+            except Exception:  # noqa: BLE001
+                log.exception("scheduled work of %s failed", area.__name__)
 
     async def stop(self) -> None:
         if self.scheduler:

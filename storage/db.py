@@ -78,6 +78,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite takes one writer at a time and makes the others spin on "database is locked"; in one
+        # process it is cheaper and fairer to queue transactions here. PostgreSQL needs no such thing.
+        self._turn = _TaskLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,8 +88,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
-            yield session
+        if self._turn is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._turn:
+            async with self.sessions() as session, session.begin():
+                yield session
 
     async def ping(self) -> bool:
         try:
@@ -110,6 +118,29 @@ class Database:
                 await asyncio.to_thread(command.upgrade, alembic_config(self.url), "head")
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+
+
+class _TaskLock:
+    """An asyncio lock that the task holding it may take again (a transaction opened inside another
+    must not wait for itself)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is not task:
+            await self._lock.acquire()
+            self._owner = task
+        self._depth += 1
+
+    async def __aexit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
 
 
 def alembic_config(url: str) -> Config:

@@ -7,7 +7,10 @@ faults on demand and rejects Block Kit payloads that break Slack's limits.
 
 The file upload endpoint (the ``upload_url`` handed out by
 files.getUploadURLExternal) is recorded as the pseudo method ``"upload"``; it
-can be faulted like any other method.
+can be faulted like any other method. Files that members share (``add_file``)
+are served from their ``url_private`` / ``url_private_download`` to requests
+with the bot token (``Authorization: Bearer``), recorded as the pseudo method
+``"files.download"``; without the token Slack answers with its login page.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ RATE_LIMITS = {
     "users.lookupByEmail": _TIER3,
     "files.getUploadURLExternal": _TIER4,
     "files.completeUploadExternal": _TIER4,
+    "files.info": _TIER4,
 }
 
 # Arguments that carry JSON; form-encoded requests send them as JSON strings.
@@ -371,6 +375,7 @@ class FakeSlack:
         self._triggers: dict[str, float | None] = {}  # trigger_id -> expiry; None once exchanged
         self._view_stack: list[str] = []
         self._pending_uploads: dict[str, dict] = {}
+        self._shared_files: dict[str, dict] = {}  # file id -> {"file": object, "content": bytes, "deleted": bool}
         self._faults: list[_Fault] = []
         self._rate_limits = dict(RATE_LIMITS)
         self._hits: dict[tuple, deque[float]] = defaultdict(deque)
@@ -397,6 +402,7 @@ class FakeSlack:
             "users.lookupByEmail": self._users_lookup_by_email,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "files.info": self._files_info,
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -405,6 +411,7 @@ class FakeSlack:
         app = web.Application(client_max_size=1024**3)  # Slack takes uploads up to 1 GB
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
+        app.router.add_get("/files-pri/{team_file}/{name:.*}", self._handle_file_download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -464,6 +471,33 @@ class FakeSlack:
         }
         return copy.deepcopy(self._users[user_id])
 
+    def add_file(self, user_id: str, name: str, content: bytes, *, title: str | None = None,
+                 mimetype: str | None = None, filetype: str | None = None) -> dict:
+        """A file a member shared (in a DM with the bot, say); returns the file object as the message event
+        and files.info show it, with url_private_download served by this fake."""
+        file_id = self._new_id("F")
+        now = int(time.time())
+        mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        base = f"{self._origin}/files-pri/{self.team_id}-{file_id}"
+        file = {
+            "id": file_id, "created": now, "timestamp": now, "name": name, "title": title or name,
+            "mimetype": mimetype, "filetype": filetype or PurePath(name).suffix.lstrip(".") or "binary",
+            "pretty_type": (filetype or PurePath(name).suffix.lstrip(".") or "binary").upper(),
+            "user": user_id, "user_team": self.team_id, "editable": False, "size": len(content), "mode": "hosted",
+            "is_external": False, "external_type": "", "is_public": False, "public_url_shared": False,
+            "display_as_bot": False, "username": "", "url_private": f"{base}/{name}",
+            "url_private_download": f"{base}/download/{name}",
+            "permalink": f"https://{self.domain}.slack.com/files/{user_id}/{file_id}/{name}",
+            "permalink_public": f"https://slack-files.com/{self.team_id}-{file_id}-{secrets.token_hex(5)}",
+            "is_starred": False, "has_rich_preview": False, "file_access": "visible",
+        }
+        self._shared_files[file_id] = {"file": file, "content": bytes(content), "deleted": False}
+        return copy.deepcopy(file)
+
+    def delete_file(self, file_id: str) -> None:
+        """The member deleted the file: files.info says file_deleted and downloads answer 404."""
+        self._shared_files[file_id]["deleted"] = True
+
     def issue_trigger(self) -> str:
         """A fresh trigger_id, valid for one views.open/views.push within trigger_ttl seconds."""
         trigger_id = f"{next(self._ids)}.{int(time.time())}.{secrets.token_hex(16)}"
@@ -513,6 +547,27 @@ class FakeSlack:
                 pending["content"] = content
                 response = web.Response(text=f"OK - {len(content)}")
         self._record("upload", {"file_id": file_id, "length": len(content)}, request, response, at)
+        return response
+
+    async def _handle_file_download(self, request: web.Request) -> web.Response:
+        at = self._clock()
+        file_id = request.match_info["team_file"].removeprefix(f"{self.team_id}-")
+        response = await self._injected_fault("files.download")
+        if response is None:
+            shared = self._shared_files.get(file_id)
+            authorization = request.headers.get("Authorization", "")
+            if authorization != f"Bearer {self.bot_token}":
+                # Slack redirects a request without a valid token to its sign-in page.
+                response = web.Response(text="<!DOCTYPE html><html><title>Slack</title><body>Sign in</body></html>",
+                                        content_type="text/html")
+            elif shared is None or shared["deleted"]:
+                response = web.Response(status=404, text="<html><body>File not found</body></html>",
+                                        content_type="text/html")
+            else:
+                mimetype = shared["file"]["mimetype"]
+                response = web.Response(body=shared["content"], content_type=mimetype,
+                                        headers={"Content-Disposition": f'attachment; filename="{shared["file"]["name"]}"'})
+        self._record("files.download", {"file": file_id, "path": request.path}, request, response, at)
         return response
 
     async def _injected_fault(self, method: str) -> web.Response | None:
@@ -901,6 +956,18 @@ class FakeSlack:
             message.update(files=shared, upload=True)
             self.messages.setdefault(channel_id, []).append(message)
         return {"ok": True, "files": shared}
+
+    def _files_info(self, params: dict) -> dict:
+        file_id = params.get("file")
+        if not file_id:
+            raise _missing("file")
+        shared = self._shared_files.get(file_id)
+        if shared is None:
+            raise _SlackError("file_not_found")
+        if shared["deleted"]:
+            raise _SlackError("file_deleted")
+        return {"ok": True, "file": copy.deepcopy(shared["file"]), "comments": [],
+                "response_metadata": {"next_cursor": ""}}
 
     def _file_object(self, upload: dict, title: str, *, is_public: bool) -> dict:
         file_id, name, now = upload["id"], upload["filename"], int(time.time())

@@ -128,6 +128,8 @@ def state_values(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]
             entry["selected_option"] = match[0] if match else None
         elif kind == "users_select":
             entry["selected_user"] = value
+        elif kind == "datepicker":
+            entry["selected_date"] = value.isoformat() if hasattr(value, "isoformat") else value
         elif kind == "datetimepicker":
             entry["selected_date_time"] = int(value.timestamp()) if isinstance(value, datetime) else value
         else:

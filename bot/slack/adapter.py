@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -24,10 +25,14 @@ from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, PersonField, Screen
 from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
 from bot.slack.directory import register_directory
+from bot.slack.facts import register_facts
+from bot.slack.classification import register_classification
+from bot.slack.training import register_training
 from handlers import caselist, casefile, exports, followup, home, incidents
 from handlers.incident_views import SHOW_ACTION, saved_screen
 from handlers.services import Services
 from storage.directory import ensure_organisation, ensure_slack_person, update_slack_profile
+from storage.people import find_organisation, person_by_chat_id
 from storage.models import Person, ProcessedEvent
 from storage.upsert import insert_ignore
 
@@ -39,6 +44,10 @@ CASES_COMMAND = "/incidenter"
 GLOBAL_SHORTCUT = "report_incident"
 MESSAGE_SHORTCUT = "report_message_as_incident"
 PROFILE_TIMEOUT = 1.0  # seconds we may spend learning a new person's language before opening a modal
+ACTOR_TTL = 300.0  # seconds a resolved person is remembered; profile changes also forget them at once
+ACTORS_REMEMBERED = 50_000
+AFTER_ACK_AT_ONCE = 16  # post-ack work in flight; more waits its turn instead of exhausting the pool
+TRIGGER_LIFETIME = 2.8  # seconds: Slack refuses a trigger_id older than 3
 
 
 def web_client(settings, *, interactive: bool = True) -> AsyncWebClient:
@@ -54,6 +63,8 @@ def web_client(settings, *, interactive: bool = True) -> AsyncWebClient:
 class SlackAdapter:
     def __init__(self, svc: Services, client: AsyncWebClient) -> None:
         self.svc, self.client = svc, client
+        self._actors: dict[tuple[str, str], tuple[Actor, float]] = {}
+        self._after_ack = asyncio.Semaphore(AFTER_ACK_AT_ONCE)
         settings = svc.settings
         self.app = AsyncApp(
             client=client,
@@ -66,6 +77,19 @@ class SlackAdapter:
     # ---- who is acting --------------------------------------------------
 
     async def actor(self, team_id: str, user_id: str, *, learn_profile: bool = True) -> Actor:
+        """Who is acting. Known people are read (and remembered a few minutes) without writing anything:
+        this runs on every click, before Slack's 3 seconds are up."""
+        cached = self._actors.get((team_id, user_id))
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        async with self.svc.db.transaction() as session:
+            org = await find_organisation(session, PLATFORM, team_id)
+            person = await person_by_chat_id(session, org.id, user_id) if org else None
+        if person is not None and person.locale is not None:
+            return self._remember(team_id, self._actor_of(org.id, user_id, person))
+        if learn_profile and getattr(self, "directory", None) is not None:
+            # First sight: the directory reads the Slack profile and matches the HR file by e-mail.
+            return self._remember(team_id, await self.directory.actor(team_id, user_id))
         now = self.svc.clock.now()
         async with self.svc.db.transaction() as session:
             org = await ensure_organisation(session, PLATFORM, team_id, now)
@@ -76,9 +100,22 @@ class SlackAdapter:
                 async with self.svc.db.transaction() as session:
                     await update_slack_profile(session, person.id, now=now, **profile)
                 person.locale, person.tz = profile["locale"], profile["tz"]
+        return self._actor_of(org.id, user_id, person)
+
+    def _actor_of(self, org_id: int, user_id: str, person: Person) -> Actor:
         settings = self.svc.settings
-        return Actor(org_id=org.id, person_id=person.id, platform_user_id=user_id,
+        return Actor(org_id=org_id, person_id=person.id, platform_user_id=user_id,
                      lang=language_of(person.locale, settings.language), tz=person.tz or settings.timezone)
+
+    def _remember(self, team_id: str, actor: Actor) -> Actor:
+        if len(self._actors) > ACTORS_REMEMBERED:
+            self._actors.clear()
+        self._actors[(team_id, actor.platform_user_id)] = (actor, time.monotonic() + ACTOR_TTL)
+        return actor
+
+    def forget(self, team_id: str, user_id: str) -> None:
+        """A profile changed (language, time zone): read it afresh next time."""
+        self._actors.pop((team_id, user_id), None)
 
     async def _profile(self, user_id: str) -> dict[str, Any] | None:
         try:
@@ -120,32 +157,40 @@ class SlackAdapter:
         app.event("app_home_opened")(self.on_home_opened)
         app.error(self.on_error)
         register_directory(self)
+        register_training(self)
+        register_classification(self)
+        register_facts(self)
 
     async def on_command(self, ack, body) -> None:
         await ack()
-        await self._safely(self._open_report(body["team_id"], body["user_id"], body["trigger_id"]))
+        await self._safely(self._open_report(body["team_id"], body["user_id"], body["trigger_id"], time.monotonic()))
 
     async def on_global_shortcut(self, ack, body) -> None:
         await ack()
-        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"]))
+        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"],
+                                             time.monotonic()))
 
     async def on_home_report(self, ack, body) -> None:
         await ack()
-        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"]))
+        await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"],
+                                             time.monotonic()))
 
     async def on_message_shortcut(self, ack, body) -> None:
         await ack()
         message = body.get("message") or {}
         await self._safely(self._open_report(body["team"]["id"], body["user"]["id"], body["trigger_id"],
-                                             prefill=message.get("text") or None,
+                                             time.monotonic(), prefill=message.get("text") or None,
                                              channel=(body.get("channel") or {}).get("id"), ts=message.get("ts")))
 
-    async def _open_report(self, team_id: str, user_id: str, trigger_id: str, *, prefill: str | None = None,
-                           channel: str | None = None, ts: str | None = None) -> None:
+    async def _open_report(self, team_id: str, user_id: str, trigger_id: str, received: float, *,
+                           prefill: str | None = None, channel: str | None = None, ts: str | None = None) -> None:
         actor = await self.actor(team_id, user_id)
         link = await self._permalink(channel, ts) if channel and ts else None
         form = incidents.report_form(self.svc, actor, prefill=prefill, link=link)
-        await self.client.views_open(trigger_id=trigger_id, view=await self._form_view(form))
+        view = await self._form_view(form)
+        if time.monotonic() - received > TRIGGER_LIFETIME:
+            raise TriggerExpired()
+        await self.client.views_open(trigger_id=trigger_id, view=view)
 
     async def _permalink(self, channel: str, ts: str) -> str | None:
         try:
@@ -294,11 +339,19 @@ class SlackAdapter:
         log.error("unhandled error in a Slack listener: %s", error, exc_info=error)
 
     async def _safely(self, work) -> None:
-        """After the ack nothing may escape: Bolt could discard the ack (DESIGN.md §3)."""
+        """After the ack nothing may escape: Bolt could discard the ack (DESIGN.md §3). A burst queues
+        here rather than in the connection pool."""
         try:
-            await work
+            async with self._after_ack:
+                await work
+        except TriggerExpired:
+            log.warning("a modal was not opened: Slack's trigger expired while the bot was busy")
         except Exception:  # noqa: BLE001
             log.exception("Slack listener failed after its ack")
+
+
+class TriggerExpired(Exception):
+    """Too late to open a modal: Slack would refuse the trigger_id."""
 
 
 def _button_number(body) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from bot.model import (
-    Buttons, ChoiceField, DateTimeField, Divider, Form, Header, Message, Note, NumberField, PersonField, Screen, Text,
+    Buttons, ChoiceField, DateField, DateTimeField, Divider, Form, Header, Message, Note, NumberField, PersonField, Screen, Text,
     TextField,
 )
 
@@ -129,6 +129,11 @@ def _element(field, slack_ids: dict[int, str]) -> dict[str, Any]:
         if field.initial:
             element["initial_date_time"] = int(field.initial.timestamp())
         return element
+    if isinstance(field, DateField):
+        element = {"type": "datepicker", "action_id": VALUE}
+        if field.initial:
+            element["initial_date"] = field.initial.isoformat()
+        return element
     if isinstance(field, NumberField):
         element = {"type": "number_input", "action_id": VALUE, "is_decimal_allowed": False,
                    "min_value": str(field.minimum), "max_value": str(field.maximum)}
@@ -153,6 +158,9 @@ def form_values(view: dict[str, Any]) -> dict[str, Any]:
             values[block_id] = tuple(o["value"] for o in state.get("selected_options") or ())
         elif kind in ("radio_buttons", "static_select"):
             values[block_id] = (state.get("selected_option") or {}).get("value")
+        elif kind == "datepicker":
+            picked = state.get("selected_date")
+            values[block_id] = date.fromisoformat(picked) if picked else None
         elif kind == "users_select":
             values[block_id] = state.get("selected_user")  # a Slack user id; the adapter maps it to a person
         elif kind == "datetimepicker":

@@ -5,12 +5,12 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery import PermanentFailure, RetryLater
+from bot.delivery import NotYet, PermanentFailure, RetryLater
 from bot.model import Message
 from bot.slack.blocks import message_payload
 from storage.db import Database
 from storage.directory import remember_dm_channel
-from storage.models import OutboxMessage, Person
+from storage.models import OutboxMessage, Person, Review
 from storage.outbox import sent_message
 
 # Errors that another try cannot fix; anything else (ratelimited, internal_error, fatal_error…) is retried.
@@ -27,6 +27,8 @@ class SlackTransport:
         self.client, self.db = client, db
 
     async def deliver(self, item: OutboxMessage) -> dict:
+        if item.payload.get("files"):
+            return await self._files(item)
         payload = message_payload(Message.from_dict(item.payload["message"]))
         if item.payload.get("update_of"):
             return await self._update(item, payload)
@@ -51,18 +53,47 @@ class SlackTransport:
         # call (Tier 3); the DM's channel id comes back and is kept for next time.
         return person.dm_channel_id or person.slack_user_id
 
+    async def _files(self, item: OutboxMessage) -> dict:
+        """Documents, uploaded in the thread of the message they belong to (so they follow it)."""
+        async with self.db.transaction() as session:
+            parent = await sent_message(session, item.org_id, item.payload["thread_of"])
+        if parent is None or parent.status == "failed":
+            raise PermanentFailure("the message the files belong to was never sent")
+        if parent.status != "sent":
+            raise NotYet(5, "the message the files belong to is not sent yet")
+        files = await _files_of(self.db, item.payload["files"])
+        try:
+            response = await self.client.files_upload_v2(
+                channel=parent.result["channel"], thread_ts=parent.result["ts"], file_uploads=files,
+                initial_comment=item.payload.get("comment"))
+        except SlackApiError as exc:
+            raise _classified(exc) from exc
+        return {"channel": parent.result["channel"], "files": [f["id"] for f in response.get("files", [])]}
+
     async def _update(self, item: OutboxMessage, payload: dict) -> dict:
         async with self.db.transaction() as session:
             original = await sent_message(session, item.org_id, item.payload["update_of"])
         if original is None:
             raise PermanentFailure("the message to update was never queued")
         if original.status != "sent":
-            raise RetryLater(5, "the message to update is not sent yet")
+            raise NotYet(5, "the message to update is not sent yet")
         try:
             await self.client.chat_update(channel=original.result["channel"], ts=original.result["ts"], **payload)
         except SlackApiError as exc:
             raise _classified(exc) from exc
         return original.result
+
+
+async def _files_of(db: Database, specs: list[dict]) -> list[dict]:
+    files = []
+    async with db.transaction() as session:
+        for spec in specs:
+            review = await session.get(Review, spec["review_id"])
+            content = getattr(review, spec["format"]) if review else None
+            if content is None:
+                raise PermanentFailure("the document to upload does not exist")
+            files.append({"content": content, "filename": spec["filename"], "title": spec["filename"]})
+    return files
 
 
 def _classified(exc: SlackApiError) -> Exception:

@@ -1,0 +1,162 @@
+"""Slack listeners for information classification: /klassning, the owners' review buttons, the register's
+edit and new-asset forms, starting a round. Forms are validated and stored inside the ack; a review answered
+from the owner's message updates that message in place afterwards."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot.model import Form, FormErrors
+from bot.slack.blocks import form_metadata, form_values, message_payload, screen_view
+from handlers import assets, classification
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/klassning"
+FORMS = (assets.REVIEW_FORM, assets.EDIT_FORM, assets.START_FORM)
+
+
+class SlackClassification:
+    def __init__(self, adapter) -> None:
+        self.adapter, self.svc, self.client = adapter, adapter.svc, adapter.client
+
+    def register(self, app) -> None:
+        app.command(COMMAND)(self.on_command)
+        app.action(assets.REVIEW_ACTION)(self.on_review)
+        app.action(assets.EDIT_ACTION)(self.on_edit)
+        app.action(assets.NEW_ASSET_ACTION)(self.on_edit)
+        app.action(assets.START_ACTION)(self.on_start)
+        app.action(assets.OPEN_ACTION)(self.on_open)
+        for form_id in FORMS:
+            app.view_submission(form_id)(self.on_form)
+
+    async def on_command(self, ack, body) -> None:
+        await ack()
+
+        async def run() -> None:
+            actor = await self.adapter.actor(body["team_id"], body["user_id"])
+            text = (body.get("text") or "").strip()
+            if text.casefold() == "start":
+                result = await classification.open_start(self.svc, actor)
+            else:
+                result = await classification.overview(self.svc, actor, text)
+            view = await self.adapter._form_view(result) if isinstance(result, Form) else screen_view(result)
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+        await self.adapter._safely(run())
+
+    async def on_open(self, ack, body) -> None:
+        await ack()
+
+        async def run() -> None:
+            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
+            await self._show(body, await classification.overview(self.svc, actor))
+        await self.adapter._safely(run())
+
+    async def on_review(self, ack, body) -> None:
+        await ack()
+
+        async def run() -> None:
+            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
+            asset_id, round_id = classification.button_target(_value(body))
+            result = await classification.open_review(self.svc, actor, asset_id, round_id)
+            ref = _message_ref(body)
+            if isinstance(result, Form) and ref:
+                # Remember the owner's message, so it can show the review once the form is saved.
+                result = dataclasses.replace(result, metadata={**result.metadata, "message": ref})
+            await self._show(body, result)
+        await self.adapter._safely(run())
+
+    async def on_edit(self, ack, body) -> None:
+        await ack()
+
+        async def run() -> None:
+            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
+            asset_id, _ = classification.button_target(_value(body))
+            await self._show(body, await assets.open_edit(self.svc, actor, asset_id))
+        await self.adapter._safely(run())
+
+    async def on_start(self, ack, body) -> None:
+        await ack()
+
+        async def run() -> None:
+            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
+            await self._show(body, await classification.open_start(self.svc, actor))
+        await self.adapter._safely(run())
+
+    async def _show(self, body, result) -> None:
+        """Inside a modal a form is pushed on top and a screen replaces it; from a message or the App Home tab,
+        either opens a new modal."""
+        view = body.get("view") or {}
+        in_modal = (body.get("container") or {}).get("type") == "view" and view.get("type") == "modal"
+        if isinstance(result, Form):
+            payload = await self.adapter._form_view(result)
+            if in_modal:
+                await self.client.views_push(trigger_id=body["trigger_id"], view=payload)
+                return
+        else:
+            payload = screen_view(result)
+            if in_modal:
+                await self.client.views_update(view_id=view["id"], view=payload)
+                return
+        await self.client.views_open(trigger_id=body["trigger_id"], view=payload)
+
+    async def on_form(self, ack, body, view) -> None:
+        lang = self.svc.settings.language
+        metadata = form_metadata(view)
+        try:
+            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
+            lang = actor.lang
+            values = await self.adapter._people_in(actor, view, form_values(view))
+            key = f"slack:view:{view['id']}"
+            callback = view["callback_id"]
+            if callback == assets.REVIEW_FORM:
+                result = await classification.submit_review(self.svc, actor, metadata, values, submission_key=key)
+            elif callback == assets.EDIT_FORM:
+                result = await assets.submit_edit(self.svc, actor, metadata, values, submission_key=key)
+            else:
+                result = await classification.submit_start(self.svc, actor, values, submission_key=key)
+        except Exception:  # noqa: BLE001 — the person keeps the form and is told
+            log.exception("could not save a classification form")
+            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
+            await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
+            return
+        if isinstance(result, FormErrors):
+            await ack(response_action="errors", errors=result.errors)
+            return
+        await ack(response_action="update", view=screen_view(result))
+        if view["callback_id"] == assets.REVIEW_FORM and metadata.get("message") and metadata.get("round"):
+            await self.adapter._safely(self._refresh(metadata["message"], lang, int(metadata["round"]), actor.person_id))
+
+    async def _refresh(self, ref: dict, lang: str, round_id: int, owner_id: int) -> None:
+        """The owner's message shows what is reviewed and what is left."""
+        message = await classification.owner_message_now(self.svc, lang, round_id, owner_id)
+        if message is None:
+            return
+        try:
+            await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **message_payload(message))
+        except SlackApiError as exc:
+            log.info("could not update the classification message: %s", exc.response.get("error"))
+
+
+def _value(body) -> str:
+    try:
+        return body["actions"][0].get("value") or ""
+    except (KeyError, IndexError):
+        return ""
+
+
+def _message_ref(body) -> dict | None:
+    container = body.get("container") or {}
+    if container.get("type") == "message" and container.get("channel_id") and container.get("message_ts"):
+        return {"channel": container["channel_id"], "ts": container["message_ts"]}
+    return None
+
+
+def register_classification(adapter) -> SlackClassification:
+    """Called at the end of SlackAdapter._register."""
+    handler = SlackClassification(adapter)
+    handler.register(adapter.app)
+    return handler

@@ -1,0 +1,286 @@
+"""Ledningens genomgång: compile the draft, publish it to leadership, record leadership's decisions.
+
+A draft is compiled from `review_data.gather` (the inputs), rendered by the editable template in
+templates/review/ into Markdown and from that into PDF and Word. Publishing freezes it: the row, its
+inputs and its documents are never changed again; decisions are stored beside it and become activities
+in next year's plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.documents import Chart, markdown_to_docx, markdown_to_pdf, render_chart
+from bot.model import Actor, Button, Buttons, DateField, Divider, Form, FormErrors, Header, Message, Note, Screen, Text, TextField
+from handlers import notify
+from handlers.access import ADMIN, CEO, COORDINATOR, roles_of
+from handlers.incidents import KINDS
+from handlers.review_data import gather
+from handlers.services import Services
+from storage.models import Person, PlanActivity, ProcessedEvent, Review, ReviewDecision
+from storage.outbox import enqueue
+from storage.upsert import insert_ignore
+
+PUBLISH, REGENERATE, DECIDE = "review_publish", "review_regenerate", "review_decide"
+DECISION_FORM = "review_decision_form"
+LIGHT_AREAS = ("incidents", "training", "classification", "internal_control", "gdpr")
+
+
+@dataclass(frozen=True)
+class Documents:
+    markdown: str
+    pdf: bytes
+    docx: bytes
+    charts: dict[str, bytes]
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{round(100 * share)} %"
+
+
+def requested_decisions(svc: Services, lang: str, inputs: dict) -> list[str]:
+    """What leadership is asked to decide, from where the areas stand."""
+    t = lambda key, **kw: svc.texts.t(lang, f"review.decision.{key}", **kw)  # noqa: E731
+    year, lights = inputs["year"], inputs["lights"]
+    asks = [t("adopt_plan", first=year + 1, last=year + 3)]
+    timeliness = inputs["incidents"]["timeliness"]
+    if lights["incidents"] in ("red", "yellow"):
+        asks.append(t("incidents", late=timeliness["late"] + timeliness["overdue_open"] + timeliness["closed_undecided"]))
+    if lights["training"] in ("red", "yellow"):
+        asks.append(t("training", share=_pct(inputs["training"]["overall"]["share"])))
+    if lights["classification"] in ("red", "yellow"):
+        asks.append(t("classification", share=_pct((inputs.get("classification") or {}).get("valid_share"))))
+    if lights["internal_control"] in ("red", "yellow"):
+        asks.append(t("internal_control"))
+    if lights["gdpr"] in ("red", "yellow"):
+        asks.append(t("gdpr"))
+    missing = [svc.texts.t(lang, f"review.missing.{area}") for area in ("training", "classification",
+                                                                      "internal_control", "gdpr")
+               if lights[area] == "grey"]
+    if missing:
+        asks.append(t("missing", what=", ".join(missing)))
+    return asks
+
+
+def charts(svc: Services, lang: str, inputs: dict) -> list[Chart]:
+    t = lambda key: svc.texts.t(lang, f"review.chart.{key}")  # noqa: E731
+    out = [Chart(key="incidents_per_month", title=t("incidents_per_month"), categories=t("months").split(","),
+                 series={svc.texts.t(lang, f"incident.kind.{k}"): inputs["incidents"]["by_month"][k] for k in KINDS},
+                 stacked=True, y_label=t("count"))]
+    departments = inputs["training"]["departments"]
+    if departments:
+        out.append(Chart(key="training_per_department", title=t("training_per_department"),
+                         categories=[name or "–" for name in departments],
+                         series={t("share"): [100 * (d["share"] or 0) for d in departments.values()]},
+                         percent=True, horizontal=True))
+    coverage = (inputs.get("classification") or {}).get("by_department") or {}
+    if coverage:
+        out.append(Chart(key="classification_coverage", title=t("classification_coverage"),
+                         categories=[name or "–" for name in coverage],
+                         series={t("share"): [100 * (d.get("valid_share") or 0) for d in coverage.values()]},
+                         percent=True, horizontal=True))
+    return out
+
+
+def render_markdown(svc: Services, lang: str, inputs: dict) -> str:
+    t = lambda key, **kw: svc.texts.t(lang, key, **kw)  # noqa: E731
+    compiled = inputs["compiled_at"][:10]
+    return svc.texts.render(
+        f"review/{lang}.md.j2", **inputs, compiled=compiled, kinds=KINDS, t=t, pct=_pct,
+        light=lambda color: t(f"review.light.{color}"), kind=lambda code: t(f"incident.kind.{code}"),
+        chart=lambda key: f"chart:{key}", requested_decisions=requested_decisions(svc, lang, inputs),
+        classification_text=classification_text(svc, lang, inputs.get("classification")))
+
+
+def classification_text(svc: Services, lang: str, coverage: dict | None) -> str:
+    if not coverage:
+        return ""
+    return svc.texts.render(f"review/{lang}-classification.md.j2", c=coverage, pct=_pct,
+                            t=lambda key, **kw: svc.texts.t(lang, key, **kw))
+
+
+def documents(svc: Services, lang: str, inputs: dict) -> Documents:
+    markdown = render_markdown(svc, lang, inputs)
+    images = {chart.key: render_chart(chart) for chart in charts(svc, lang, inputs)}
+    title = svc.texts.t(lang, "review.title", year=inputs["year"])
+    footer = svc.texts.t(lang, "review.footer", year=inputs["year"], organisation=inputs.get("organisation"))
+    return Documents(markdown, markdown_to_pdf(markdown, title=title, charts=images, footer=footer),
+                     markdown_to_docx(markdown, title=title, charts=images, footer=footer,
+                                      language="sv-SE" if lang == "sv" else "en-GB"), images)
+
+
+# ---- drafts and publishing ------------------------------------------------------------------
+
+
+async def may_compile(svc: Services, actor: Actor) -> bool:
+    async with svc.db.transaction() as session:
+        return bool({COORDINATOR, ADMIN} & await roles_of(session, actor.person_id))
+
+
+async def published(svc: Services, org_id: int, year: int) -> Review | None:
+    async with svc.db.transaction() as session:
+        return (await session.execute(select(Review).where(
+            Review.org_id == org_id, Review.year == year, Review.status == "published"))).scalar_one_or_none()
+
+
+async def compile_draft(svc: Services, org_id: int, year: int, *, created_by: int | None) -> Review:
+    """Gather, render and store this year's draft (replacing an earlier draft of the same year)."""
+    inputs = await gather(svc, org_id, year)
+    lang = svc.org_lang
+    docs = documents(svc, lang, inputs)
+    async with svc.db.transaction() as session:
+        draft = (await session.execute(select(Review).where(
+            Review.org_id == org_id, Review.year == year, Review.status == "draft"))).scalar_one_or_none()
+        if draft is None:
+            draft = Review(org_id=org_id, year=year, status="draft")
+            session.add(draft)
+        draft.inputs, draft.markdown, draft.pdf, draft.docx = inputs, docs.markdown, docs.pdf, docs.docx
+        draft.created_at, draft.created_by = svc.clock.now(), created_by
+        await session.flush()
+        return draft
+
+
+def draft_message(svc: Services, lang: str, review: Review) -> Message:
+    t = svc.texts.t
+    blocks = [Text(t(lang, "review.draft.text", year=review.year)), *_area_blocks(svc, lang, review.inputs),
+              Buttons((Button(PUBLISH, t(lang, "review.draft.publish"), str(review.id), "primary"),
+                       Button(REGENERATE, t(lang, "review.draft.regenerate"), str(review.year))))]
+    return Message(t(lang, "review.draft.summary", year=review.year), tuple(blocks))
+
+
+def _area_blocks(svc: Services, lang: str, inputs: dict) -> list:
+    t = svc.texts.t
+    lines = [t(lang, "review.post.area", light=t(lang, f"review.light.{inputs['lights'][a]}"),
+               area=t(lang, f"review.area.{a}")) for a in LIGHT_AREAS]
+    incidents, training = inputs["incidents"], inputs["training"]
+    figures = t(lang, "review.post.figures", incidents=incidents["total"], personal=incidents["personal_data"],
+                on_time=incidents["timeliness"]["on_time"], training=_pct(training["overall"]["share"]),
+                classification=_pct((inputs.get("classification") or {}).get("valid_share")))
+    return [Text(figures), Text("\n".join(lines))]
+
+
+def leadership_post(svc: Services, lang: str, review: Review) -> Message:
+    """The CEO reads this in the channel; the full document hangs under it."""
+    t = svc.texts.t
+    decisions = requested_decisions(svc, lang, review.inputs)
+    blocks: list = [Header(t(lang, "review.post.header", year=review.year)), Text(t(lang, "review.post.intro")),
+                    *_area_blocks(svc, lang, review.inputs), Divider(), Text(t(lang, "review.post.decisions")),
+                    Text("\n".join(f"{n}. {d}" for n, d in enumerate(decisions, 1))),
+                    Buttons((Button(DECIDE, t(lang, "review.post.decision_button"), str(review.id), "primary"),))]
+    return Message(t(lang, "review.post.summary", year=review.year), tuple(blocks))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a publish request, said to the coordinator with `key`'s text."""
+
+    key: str
+    year: int | None = None
+    at: str = ""
+
+
+async def publish(svc: Services, actor: Actor, review_id: int) -> Outcome:
+    """Freeze the draft and queue the post and its documents for the leadership channel."""
+    channel = svc.settings.leadership_channel
+    if not channel:
+        return Outcome("review.publish.no_channel")
+    now = svc.clock.now()
+    async with svc.db.transaction() as session:
+        review = await session.get(Review, review_id)
+        if review is None or review.org_id != actor.org_id:
+            return Outcome("review.publish.not_found")
+        done = (await session.execute(select(Review).where(
+            Review.org_id == review.org_id, Review.year == review.year, Review.status == "published"))).scalar()
+        if done is not None:
+            return Outcome("review.publish.already", done.year,
+                           done.published_at.astimezone(svc.org_tz).date().isoformat())
+        review.status, review.published_at, review.published_by = "published", now, actor.person_id
+        lang = svc.org_lang
+        post_key = f"review:{review.id}:post"
+        await enqueue(session, org_id=review.org_id, dedupe_key=post_key, recipient_kind="channel", recipient=channel,
+                      payload={"message": leadership_post(svc, lang, review).to_dict()}, now=now)
+        filename = svc.texts.t(lang, "review.filename", year=review.year)
+        await enqueue(session, org_id=review.org_id, dedupe_key=f"review:{review.id}:files", recipient_kind="channel",
+                      recipient=channel, now=now, payload={
+                          "files": [{"review_id": review.id, "format": "pdf", "filename": f"{filename}.pdf"},
+                                    {"review_id": review.id, "format": "docx", "filename": f"{filename}.docx"}],
+                          "comment": svc.texts.t(lang, "review.post.files", year=review.year),
+                          "thread_of": post_key})
+        year = review.year
+    svc.wake_delivery()
+    return Outcome("review.publish.done", year)
+
+
+# ---- leadership's decisions -------------------------------------------------------------------
+
+
+async def may_decide(svc: Services, actor: Actor) -> bool:
+    async with svc.db.transaction() as session:
+        return bool({CEO, COORDINATOR, ADMIN} & await roles_of(session, actor.person_id))
+
+
+def decision_form(svc: Services, actor: Actor, review_id: int, year: int) -> Form:
+    t = lambda key, **kw: svc.texts.t(actor.lang, f"review.decision_form.{key}", **kw)  # noqa: E731
+    return Form(id=DECISION_FORM, title=t("title"), submit=t("submit"), close=svc.texts.t(actor.lang, "common.close"),
+                intro=t("intro", year=year + 1), metadata={"review": review_id}, fields=(
+                    TextField("decision", t("decision"), multiline=True, max_length=1000),
+                    TextField("owner", t("owner"), optional=True, max_length=200, hint=t("owner_hint")),
+                    DateField("due", t("due"), optional=True)))
+
+
+async def record_decision(svc: Services, actor: Actor, metadata: dict[str, Any], values: dict[str, Any], *,
+                          submission_key: str) -> FormErrors | Screen:
+    lang = actor.lang
+    t = lambda key, **kw: svc.texts.t(lang, f"review.decision_form.{key}", **kw)  # noqa: E731
+    text = (values.get("decision") or "").strip()
+    due: date | None = values.get("due")
+    errors = {}
+    if not text:
+        errors["decision"] = t("error_required")
+    if due and due < svc.clock.now().astimezone(svc.org_tz).date():
+        errors["due"] = t("error_due_past")
+    if errors:
+        return FormErrors(errors)
+    if not await may_decide(svc, actor):
+        return _screen(svc, lang, t("denied"))
+    now = svc.clock.now()
+    async with svc.db.transaction() as session:
+        review = await session.get(Review, int(metadata.get("review", 0)))
+        if review is None or review.org_id != actor.org_id or review.status != "published":
+            return _screen(svc, lang, svc.texts.t(lang, "review.publish.not_found"))
+        if await insert_ignore(session, ProcessedEvent, {"event_id": submission_key[:64], "received_at": now},
+                               ["event_id"]):
+            decision = ReviewDecision(review_id=review.id, org_id=review.org_id, decision=text,
+                                      owner=(values.get("owner") or "").strip() or None, due=due,
+                                      recorded_by=actor.person_id, recorded_at=now, source_key=submission_key)
+            session.add(decision)
+            await session.flush()
+            session.add(PlanActivity(org_id=review.org_id, year=review.year + 1, title=text, owner=decision.owner,
+                                     priority=1, status="planned", origin="review_decision", decision_id=decision.id,
+                                     updated_at=now))
+        year = review.year + 1
+    return _screen(svc, lang, t("saved", year=year))
+
+
+def _screen(svc: Services, lang: str, text: str) -> Screen:
+    return Screen(title=svc.texts.t(lang, "review.decision_form.title"), close=svc.texts.t(lang, "common.close"),
+                  blocks=(Text(text),))
+
+
+async def tell_coordinator(svc: Services, actor: Actor, review: Review) -> None:
+    """The draft goes to the coordinator who asked: the message through the outbox, the files with it."""
+    async with svc.db.transaction() as session:
+        person = await session.get(Person, actor.person_id)
+        key = f"review:{review.id}:draft:{review.created_at.isoformat()}"
+        await notify.to_person(session, svc, person, key, lambda lang, tz: draft_message(svc, lang, review))
+        filename = svc.texts.t(actor.lang, "review.draft_filename", year=review.year)
+        await enqueue(session, org_id=review.org_id, dedupe_key=f"{key}:files", recipient_kind="person",
+                      recipient=str(actor.person_id), now=svc.clock.now(), payload={
+                          "files": [{"review_id": review.id, "format": "pdf", "filename": f"{filename}.pdf"},
+                                    {"review_id": review.id, "format": "docx", "filename": f"{filename}.docx"}],
+                          "comment": svc.texts.t(actor.lang, "review.draft.attached", year=review.year),
+                          "thread_of": key})
+    svc.wake_delivery()

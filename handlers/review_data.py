@@ -1,0 +1,201 @@
+"""Everything the management review says, gathered into plain numbers and texts (JSON-ready).
+
+These inputs are what a published review freezes: the documents can always be made again from them.
+Aggregates only; free texts pass through `scrub`, which removes the names and e-mail addresses of the
+people in the directory, because the review is a public document (offentlighetsprincipen)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from handlers.incidents import KINDS
+from handlers.services import Services
+from storage import review_queries as q
+from storage.models import Organisation, Person
+
+GDPR_HOURS = 72
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# Thresholds for the traffic lights; a coordinator reads them in the document's appendix.
+TRAINING_GREEN, TRAINING_YELLOW = 0.90, 0.70
+COVERAGE_GREEN, COVERAGE_YELLOW = 0.90, 0.60
+
+
+class Scrubber:
+    """Replaces the names of everyone in the directory, and e-mail addresses, with a placeholder."""
+
+    def __init__(self, names: list[str], placeholder: str) -> None:
+        names = sorted({n.strip() for n in names if n and len(n.strip()) >= 4}, key=len, reverse=True)
+        self.pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE) if names else None
+        self.placeholder = placeholder
+
+    def __call__(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        text = EMAIL.sub(self.placeholder, text)
+        return self.pattern.sub(self.placeholder, text) if self.pattern else text
+
+
+def year_bounds(year: int, tz) -> tuple[datetime, datetime]:
+    start = datetime(year, 1, 1, tzinfo=tz).astimezone(timezone.utc)
+    return start, datetime(year + 1, 1, 1, tzinfo=tz).astimezone(timezone.utc)
+
+
+async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
+    now = svc.clock.now()
+    start, end = year_bounds(year, svc.org_tz)
+    trend_start, _ = year_bounds(year - 2, svc.org_tz)
+    async with svc.db.transaction() as session:
+        org = await session.get(Organisation, org_id)
+        names = list((await session.execute(select(Person.name).where(Person.org_id == org_id))).scalars())
+        scrub = Scrubber(names, svc.texts.t(svc.org_lang, "review.scrubbed"))
+        per_year = await q.incidents_per_year_and_kind(session, org_id, trend_start, end)
+        per_month = await q.incidents_per_month_and_kind(session, org_id, start, end)
+        by_status = await q.incidents_by_status_and_severity(session, org_id, start, end)
+        clocks = await q.personal_data_clocks(session, org_id, start, end)
+        serious, serious_reported = await q.work_environment_serious(session, org_id, start, end)
+        lessons = await q.lessons_learned(session, org_id, start, end)
+        training_now = await q.training_by_department(session, org_id, year)
+        training_before = await q.training_by_department(session, org_id, year - 1)
+        campaign = await q.training_campaign(session, org_id, year)
+        decisions = await q.earlier_decisions(session, org_id, year)
+        classification = await _classification(session, org_id, now.astimezone(svc.org_tz).date())
+        facts = await _facts(session, org_id, year, scrub)
+    incidents = _incidents(year, per_year, per_month, by_status, clocks, now, serious, serious_reported,
+                           [scrub(t) for t in lessons])
+    training = _training(training_now, training_before, campaign)
+    inputs = {
+        "year": year,
+        "organisation": (org.name if org and org.name else None),
+        "compiled_at": now.isoformat(),
+        "incidents": incidents,
+        "training": training,
+        "classification": classification,
+        "facts": facts,
+        "earlier_decisions": [{"decision": scrub(d), "owner": scrub(o), "due": due.isoformat() if due else None,
+                               "status": status} for d, o, due, status in decisions],
+    }
+    inputs["lights"] = lights(inputs)
+    return inputs
+
+
+def _incidents(year, per_year, per_month, by_status, clocks, now, serious, serious_reported, lessons) -> dict:
+    trend = {str(y): {k: 0 for k in KINDS} for y in (year - 2, year - 1, year)}
+    for y, kind, n in per_year:
+        trend.setdefault(str(y), {k: 0 for k in KINDS})[kind] = n
+    months = {k: [0] * 12 for k in KINDS}
+    for month, kind, n in per_month:
+        months[kind][month - 1] = n
+    statuses: dict[str, int] = {}
+    severities = {str(s): 0 for s in (1, 2, 3, 4)}
+    severities["none"] = 0
+    total = not_incident = 0
+    for status, severity, n in by_status:
+        statuses[status] = statuses.get(status, 0) + n
+        if status == "not_incident":
+            not_incident += n
+            continue
+        total += n
+        severities[str(severity) if severity else "none"] += n
+    timeliness = {"on_time": 0, "late": 0, "overdue_open": 0, "running": 0, "closed_undecided": 0}
+    for discovered, decision, decided_at, notified_at, status in clocks:
+        deadline = discovered + timedelta(hours=GDPR_HOURS)
+        settled_at = notified_at if notified_at else (decided_at if decision == "no" else None)
+        if settled_at is not None:
+            timeliness["on_time" if settled_at <= deadline else "late"] += 1
+        elif status in ("closed",):
+            timeliness["closed_undecided"] += 1
+        else:
+            timeliness["overdue_open" if now > deadline else "running"] += 1
+    open_cases = sum(n for s, n in statuses.items() if s not in ("closed", "not_incident"))
+    return {"total": total, "not_incident": not_incident, "open": open_cases, "by_year": trend,
+            "by_month": months, "by_status": statuses, "by_severity": severities,
+            "personal_data": sum(timeliness.values()), "timeliness": timeliness,
+            "work_env_serious": serious, "work_env_serious_reported": serious_reported, "lessons": lessons}
+
+
+def _tally(rows) -> dict:
+    done = sum(n for _, s, n in rows if s == "done")
+    exempt = sum(n for _, s, n in rows if s == "exempt")
+    audience = sum(n for _, _, n in rows)
+    required = audience - exempt
+    return {"audience": audience, "required": required, "done": done, "exempt": exempt,
+            "share": round(done / required, 4) if required else None}
+
+
+def _training(now_rows, before_rows, campaign) -> dict:
+    departments = {}
+    for name in sorted({n for n, _, _ in now_rows}, key=lambda n: (n is None, n or "")):
+        departments[name or ""] = _tally([r for r in now_rows if r[0] == name])
+    return {"campaign": bool(campaign),
+            "courses": list(campaign.courses) if campaign else [],
+            "deadline": campaign.deadline.isoformat() if campaign else None,
+            "overall": _tally(now_rows), "departments": departments,
+            "previous": _tally(before_rows) if before_rows else None}
+
+
+async def _classification(session, org_id: int, today: date) -> dict | None:
+    """The coverage figures of the asset register (issue 5), or None before there is a register."""
+    try:
+        from handlers.coverage import coverage
+    except ImportError:
+        return None
+    result = await coverage(session, org_id, today)
+    return _plain(result)
+
+
+async def _facts(session, org_id: int, year: int, scrub) -> dict | None:
+    try:
+        from storage.facts import facts_for_review
+    except ImportError:
+        return None
+    return _scrubbed(_plain(await facts_for_review(session, org_id, year)), scrub)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, dates and tuples as JSON values."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _scrubbed(value: Any, scrub) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, scrub) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, scrub) for v in value]
+    return value
+
+
+def lights(inputs: dict) -> dict[str, str]:
+    """green / yellow / red per area; grey where the data are missing."""
+    out: dict[str, str] = {}
+    t = inputs["incidents"]["timeliness"]
+    out["incidents"] = "red" if t["overdue_open"] else "yellow" if t["late"] or t["closed_undecided"] else "green"
+    share = (inputs["training"]["overall"] or {}).get("share")
+    out["training"] = ("grey" if share is None else "green" if share >= TRAINING_GREEN
+                       else "yellow" if share >= TRAINING_YELLOW else "red")
+    cov = inputs.get("classification") or {}
+    valid = cov.get("valid_share")
+    out["classification"] = ("grey" if valid is None else "green" if valid >= COVERAGE_GREEN
+                             else "yellow" if valid >= COVERAGE_YELLOW else "red")
+    facts = inputs.get("facts") or {}
+    results = [r.get("result") for r in facts.get("internal_control") or []]
+    out["internal_control"] = ("grey" if not results else "red" if "serious" in results
+                               else "yellow" if "deficiency" in results else "green")
+    grades = [a.get("grade") for a in facts.get("dpo_findings") or [] if a.get("grade")]
+    out["gdpr"] = "grey" if not grades else "red" if min(grades) <= 2 else "yellow" if min(grades) == 3 else "green"
+    return out
