@@ -7,6 +7,7 @@ in next year's plan."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -103,13 +104,16 @@ def classification_text(svc: Services, lang: str, coverage: dict | None) -> str:
 
 
 def documents(svc: Services, lang: str, inputs: dict) -> Documents:
+    """Markdown from the template, then charts, PDF and Word. CPU-bound: callers run it in a thread."""
     markdown = render_markdown(svc, lang, inputs)
     images = {chart.key: render_chart(chart) for chart in charts(svc, lang, inputs)}
     title = svc.texts.t(lang, "review.title", year=inputs["year"])
+    if inputs.get("organisation"):
+        title = f"{title} – {inputs['organisation']}"
     footer = svc.texts.t(lang, "review.footer", year=inputs["year"], organisation=inputs.get("organisation"))
-    return Documents(markdown, markdown_to_pdf(markdown, title=title, charts=images, footer=footer),
-                     markdown_to_docx(markdown, title=title, charts=images, footer=footer,
-                                      language="sv-SE" if lang == "sv" else "en-GB"), images)
+    language = "sv-SE" if lang == "sv" else "en-GB"
+    return Documents(markdown, markdown_to_pdf(markdown, title=title, charts=images, footer=footer, language=language),
+                     markdown_to_docx(markdown, title=title, charts=images, footer=footer, language=language), images)
 
 
 # ---- drafts and publishing ------------------------------------------------------------------
@@ -130,7 +134,7 @@ async def compile_draft(svc: Services, org_id: int, year: int, *, created_by: in
     """Gather, render and store this year's draft (replacing an earlier draft of the same year)."""
     inputs = await gather(svc, org_id, year)
     lang = svc.org_lang
-    docs = documents(svc, lang, inputs)
+    docs = await asyncio.to_thread(documents, svc, lang, inputs)
     async with svc.db.transaction() as session:
         draft = (await session.execute(select(Review).where(
             Review.org_id == org_id, Review.year == year, Review.status == "draft"))).scalar_one_or_none()

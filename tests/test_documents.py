@@ -20,6 +20,7 @@ from bot.documents import Chart, markdown_to_docx, markdown_to_pdf, render_chart
 from bot.documents import markdown as md
 from bot.documents import mplsetup
 from bot.documents.charts import number
+from bot.documents.pdf import text as pdf_text
 
 TITLE = "Ledningens genomgång 2026"
 FOOTER = "Kulturhuset Stadsteatern AB · Ledningens genomgång 2026"
@@ -252,6 +253,10 @@ def test_pdf_embeds_dejavu_and_two_images(pdf):
     assert any("DejaVuSans" in f for f in fonts)
     assert not any("Helvetica" in f for f in fonts)
     assert images == 2
+
+
+def test_pdf_text_is_escaped_and_glyphless_characters_dropped():
+    assert pdf_text("<b>&</b> 📊 🟢") == '&lt;b&gt;&amp;&lt;/b&gt;  <font color="#2CA02C">●</font>'
 
 
 def test_pdf_outline_follows_headings(pdf):
