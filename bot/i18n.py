@@ -26,6 +26,11 @@ def escape_markup(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def table_cell(value: Any) -> str:
+    """Text that must stay inside one cell of a Markdown table: one line, no column separators."""
+    return " ".join(str(value).split()).replace("|", "\\|") if value not in (None, "") else "–"
+
+
 def format_datetime(moment: datetime | None, tz: str | ZoneInfo = "Europe/Stockholm") -> str:
     if moment is None:
         return "–"
@@ -53,6 +58,7 @@ class Texts:
         )
         self.env.filters["esc"] = escape_markup
         self.env.filters["dt"] = format_datetime
+        self.env.filters["cell"] = table_cell
         self.catalogs = {lang: _load_catalog(directory / "i18n" / lang) for lang in LANGUAGES}
 
     def t(self, lang: str, key: str, **params: Any) -> str:

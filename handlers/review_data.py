@@ -6,14 +6,18 @@ people in the directory, because the review is a public document (offentlighetsp
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
 
+from handlers.coverage import Rules, coverage
+from handlers.facts import routine_names
 from handlers.incidents import KINDS
 from handlers.services import Services
+from storage.facts import facts_for_review
 from storage import review_queries as q
 from storage.models import Organisation, Person
 
@@ -62,8 +66,8 @@ async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
         training_before = await q.training_by_department(session, org_id, year - 1)
         campaign = await q.training_campaign(session, org_id, year)
         decisions = await q.earlier_decisions(session, org_id, year)
-        classification = await _classification(session, org_id, now.astimezone(svc.org_tz).date())
-        facts = await _facts(session, org_id, year, scrub)
+        classification = await _classification(svc, session, org_id, now.astimezone(svc.org_tz).date())
+        facts = await _facts(svc, session, org_id, year, scrub)
     incidents = _incidents(year, per_year, per_month, by_status, clocks, now, serious, serious_reported,
                            [scrub(t) for t in lessons])
     training = _training(training_now, training_before, campaign)
@@ -137,28 +141,20 @@ def _training(now_rows, before_rows, campaign) -> dict:
             "previous": _tally(before_rows) if before_rows else None}
 
 
-async def _classification(session, org_id: int, today: date) -> dict | None:
+async def _classification(svc: Services, session, org_id: int, today: date) -> dict | None:
     """The coverage figures of the asset register (issue 5), or None before there is a register."""
-    try:
-        from handlers.coverage import coverage
-    except ImportError:
-        return None
-    result = await coverage(session, org_id, today)
-    return _plain(result)
+    result = await coverage(session, org_id, today, rules=Rules.of(svc.settings), tz=svc.settings.timezone)
+    return _plain(result) if result.assets else None
 
 
-async def _facts(session, org_id: int, year: int, scrub) -> dict | None:
-    try:
-        from storage.facts import facts_for_review
-    except ImportError:
-        return None
-    return _scrubbed(_plain(await facts_for_review(session, org_id, year)), scrub)
+async def _facts(svc: Services, session, org_id: int, year: int, scrub) -> dict:
+    facts = await facts_for_review(session, org_id, year, routine_names=routine_names(svc.texts, svc.org_lang),
+                                   tz=svc.settings.timezone)
+    return _scrubbed(_plain(facts), scrub)
 
 
 def _plain(value: Any) -> Any:
     """Dataclasses, dates and tuples as JSON values."""
-    import dataclasses
-
     if dataclasses.is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
