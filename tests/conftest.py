@@ -20,6 +20,7 @@ from tests.slackdriver import TEAM, SlackDriver
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SECURITY_CHANNEL = "C0SECURITY"
+LEADERSHIP_CHANNEL = "C0LEADERS"
 # A Wednesday afternoon in Stockholm: inside working hours.
 T0 = datetime(2026, 11, 25, 13, 0, tzinfo=timezone.utc)
 PG_URL = os.environ.get("LISBOT_TEST_DATABASE_URL")
@@ -84,7 +85,7 @@ class Bot:
 def bot_settings(database_url: str, fake: FakeSlack, **extra):
     return load_settings(env_file=None, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SIGNING_SECRET,
                          SLACK_API_URL=fake.base_url, DATABASE_URL=database_url,
-                         LISBOT_SECURITY_CHANNEL=SECURITY_CHANNEL, **extra)
+                         LISBOT_SECURITY_CHANNEL=SECURITY_CHANNEL, LISBOT_LEADERSHIP_CHANNEL=LEADERSHIP_CHANNEL, **extra)
 
 
 @pytest.fixture

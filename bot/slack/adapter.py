@@ -27,6 +27,7 @@ from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
 from bot.slack.directory import register_directory
 from bot.slack.facts import register_facts
 from bot.slack.classification import register_classification
+from bot.slack.review import register_review
 from bot.slack.training import register_training
 from handlers import caselist, casefile, exports, followup, home, incidents
 from handlers.incident_views import SHOW_ACTION, saved_screen
@@ -158,6 +159,7 @@ class SlackAdapter:
         app.error(self.on_error)
         register_directory(self)
         register_training(self)
+        register_review(self)
         register_classification(self)
         register_facts(self)
 
