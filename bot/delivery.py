@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 from bot.clock import Clock
 from storage.db import Database
@@ -49,6 +49,21 @@ class Transport(Protocol):
         PermanentFailure, or anything else for a transient failure."""
 
 
+class ByRecipient:
+    """One transport per chat platform; `choose` names the platform of each message (a person reachable
+    only in Teams gets Teams, a Teams channel id gets Teams, everything else what it got before)."""
+
+    def __init__(self, transports: dict[str, Transport], choose: Callable[[OutboxMessage], Awaitable[str]]) -> None:
+        self.transports, self.choose = transports, choose
+
+    async def deliver(self, message: OutboxMessage) -> dict:
+        platform = await self.choose(message)
+        transport = self.transports.get(platform)
+        if transport is None:
+            raise PermanentFailure(f"{platform} is not connected")
+        return await transport.deliver(message)
+
+
 class Deliverer:
     def __init__(self, db: Database, transport: Transport, clock: Clock, *, poll_seconds: float = POLL_SECONDS) -> None:
         self.db, self.transport, self.clock = db, transport, clock
@@ -56,6 +71,7 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._paused_until = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -63,15 +79,20 @@ class Deliverer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="lisbot-delivery")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let the batch in flight finish and be recorded (a message Slack accepted must be marked sent, or the
+        next process sends it again); then stop. Bounded, so a hung call cannot hold up a shutdown."""
         if self._task:
-            self._task.cancel()
-            # Bounded: a cancellation swallowed deep in a database driver must not hang a shutdown.
-            await asyncio.wait({self._task}, timeout=5)
+            self._stopping = True
+            self._wake.set()
+            await asyncio.wait({self._task}, timeout=grace)
+            if not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=5)
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 handled = await self.drain_once()
             except asyncio.CancelledError:
@@ -79,7 +100,7 @@ class Deliverer:
             except Exception:  # noqa: BLE001 — the loop must outlive a database hiccup
                 log.exception("delivery: could not drain the outbox; will try again")
                 handled = 0
-            if handled == 0:
+            if handled == 0 and not self._stopping:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
                 except asyncio.TimeoutError:

@@ -43,14 +43,15 @@ def async_url(url: str) -> str:
         raise DatabaseUrlError(f"unsupported database {backend!r}; use sqlite:/// or postgresql://")
     if driver in ("aiosqlite", "asyncpg"):
         return parsed.render_as_string(hide_password=False)
-    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
 def create_engine(url: str) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # A short busy timeout keeps a locked database from eating Slack's 3-second ack window.
         engine = create_async_engine(url, connect_args={"timeout": 2.0})
 

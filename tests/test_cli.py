@@ -92,9 +92,6 @@ def test_run_in_http_mode_without_a_signing_secret_names_it(tmp_path):
     assert_one_line_naming(result, "SLACK_SIGNING_SECRET")
 
 
-DATABASE_URL_BUG = ("project bug: the line does not name DATABASE_URL (\"unsupported database 'mysql'\" / "
-                    "\"not a database URL\"): storage/db.py async_url raises DatabaseUrlError without the setting's "
-                    "name and bot/cli.py prints it as is")
 MALFORMED = [
     ("SLACK_BOT_TOKEN", "abc", None),
     ("PORT", "notaport", None),
@@ -103,11 +100,9 @@ MALFORMED = [
     ("LISBOT_LANGUAGE", "fi", None),
     ("SLACK_API_URL", "ftp://x", None),
     ("SLACK_APP_TOKEN", "xoxb-not-an-app-token", None),
-    ("DATABASE_URL", "mysql://x", DATABASE_URL_BUG),
-    ("DATABASE_URL", "not a url", DATABASE_URL_BUG),
-    ("LISBOT_LOG_LEVEL", "verbose", "project bug: bot/config.py has no validator for log_level, so "
-                                    "logging.basicConfig in bot/cli.py raises ValueError('Unknown level') "
-                                    "and the command dies with a traceback"),
+    ("DATABASE_URL", "mysql://x", None),
+    ("DATABASE_URL", "not a url", None),
+    ("LISBOT_LOG_LEVEL", "verbose", None),
 ]
 
 

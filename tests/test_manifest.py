@@ -120,10 +120,18 @@ async def test_an_undeclared_command_is_not_handled(bot):
     assert not bot.fake.calls_to("views.open")
 
 
+# Commands that answer where they were typed instead of opening a modal (the review drafts in a DM).
+ANSWERS_IN_PLACE = {"/genomgang"}
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-async def test_every_slash_command_opens_a_modal(bot, command):
+async def test_every_slash_command_answers(bot, command):
     reply = await bot.slack.command(ANNA, command=command)
     assert reply.status == 200, reply.text
+    if command in ANSWERS_IN_PLACE:
+        said = (await bot.fake.wait_for("chat.postEphemeral"))[-1].params
+        assert said["user"] == ANNA and said["text"]
+        return
     view = (await bot.fake.wait_for("views.open"))[-1].response["view"]
     assert view["type"] == "modal"
 

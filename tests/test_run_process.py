@@ -176,9 +176,6 @@ async def test_lisbot_run_reports_delivers_and_stops_cleanly(database_url, tmp_p
     assert "failed" not in {m.status for m in messages}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "project bug: bot/delivery.py Deliverer.stop() cancels the delivery task mid-send, so a message Slack has "
-    "already accepted stays leased and pending in the outbox and is sent again after the restart"))
 async def test_sigterm_during_a_delivery_lets_it_finish(database_url, tmp_path):
     """A deploy stops the process while a message is on its way to Slack. What Slack accepted must be recorded as
     sent before the process exits, or the next process sends it a second time once the lease runs out."""
