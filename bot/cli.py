@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot import cli_classification
+from bot import cli_classification, cli_review, cli_training
 from bot.config import ConfigError, load_settings
 from storage.db import Database, DatabaseUrlError
 
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         "slack", help="read every member from Slack (users.list) into the directory").add_argument(
         "--team", help="the Slack workspace id (T…); must be SLACK_BOT_TOKEN's")
     cli_classification.add_commands(commands, import_what)
+    cli_training.add_commands(commands)
+    cli_review.add_commands(commands)
     facts = commands.add_parser("facts", help="facts for the management review, as a YAML file (examples/README.md)")
     facts_what = facts.add_subparsers(dest="facts_command", required=True)
     facts_what.add_parser("import", help="read a facts file; with any problem nothing is stored").add_argument(
@@ -43,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     facts_export.add_argument("--out", help="the file to write (default: standard output)")
     for sub in facts_what.choices.values():
         sub.add_argument("--team", help="the Slack workspace id (T…); default: SLACK_BOT_TOKEN's, or the only one")
+    teams = commands.add_parser("teams", help="Microsoft Teams")
+    package = teams.add_subparsers(dest="teams_command", required=True).add_parser(
+        "package", help="write the Teams app package (manifest.json and icons, zipped) for the admin to upload")
+    package.add_argument("--url", required=True, help="the https address where lisbot answers (Teams posts to "
+                                                      "<url>/api/messages)")
+    package.add_argument("--out", default="lisbot-teams.zip", help="the zip to write (default: lisbot-teams.zip)")
+    package.add_argument("--version", default="1.0.0", help="the app version; raise it for every new upload")
+    package.add_argument("--developer", default="lisbot", help="the developer name shown in Teams")
+    package.add_argument("--privacy-url", help="the privacy statement (default: --url)")
+    package.add_argument("--terms-url", help="the terms of use (default: --url)")
     args = parser.parse_args(argv)
 
     try:
@@ -70,11 +82,34 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sync_slack(settings, team=args.team))
         elif args.command == "facts":
             return asyncio.run(_facts(settings, args))
+        elif args.command == "training":
+            return cli_training.run(settings, args)
+        elif args.command == "review":
+            return cli_review.run(settings, args)
+        elif args.command == "teams":
+            return _teams_package(settings, args)
     except (ConfigError, DatabaseUrlError) as exc:
         print(f"lisbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _teams_package(settings, args) -> int:
+    """`lisbot teams package --url https://…`: 0 written, 2 a value is missing or malformed."""
+    from bot.teams.package import PackageError, build
+
+    try:
+        path = build(Path(args.out), app_id=settings.teams_client_id or "", url=args.url, version=args.version,
+                     developer=args.developer, privacy_url=args.privacy_url, terms_url=args.terms_url)
+    except PackageError as exc:
+        print(f"lisbot: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"lisbot: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"Teams app package written: {path} (upload it in the Teams admin center → Manage apps)")
     return 0
 
 
