@@ -1,4 +1,5 @@
-"""Wires the parts together: database, texts, handlers, the Slack adapter, delivery and the web server."""
+"""Wires the parts together: database, texts, handlers, the Slack and Teams adapters (either or both, by
+configuration), delivery and the web server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.delivery import Deliverer
+from bot.delivery import ByRecipient, Deliverer, Transport
 from bot.i18n import Texts
 from bot.scheduler import Scheduler
 from bot.slack.adapter import SlackAdapter, web_client
@@ -20,10 +21,12 @@ from bot.slack.transport import SlackTransport
 from handlers import classification, clocks, training
 from handlers.services import Services
 from storage.db import Database
+from storage.models import OutboxMessage, Person
 
 log = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
+TEAMS_PATH = "/api/messages"
 
 
 class Runtime:
@@ -33,8 +36,11 @@ class Runtime:
         self.poll_seconds = poll_seconds
         self.db: Database | None = None
         self.slack: SlackAdapter | None = None
+        self.teams = None  # bot.teams.adapter.TeamsAdapter when CLIENT_ID is set
+        self._teams_http = None
         self.deliverer: Deliverer | None = None
         self.scheduler: Scheduler | None = None
+        self._background: set[asyncio.Task] = set()
 
     async def start(self, *, migrate: bool = True, deliver: bool = True, schedule: bool | None = None) -> None:
         """`deliver` runs the outbox sender, `schedule` the minute tick (default: with the sender)."""
@@ -43,16 +49,51 @@ class Runtime:
             await self.db.upgrade()
         self.svc = Services(db=self.db, texts=Texts(default_lang=self.settings.language), clock=self.clock,
                             settings=self.settings)
-        client = web_client(self.settings)
-        self.slack = SlackAdapter(self.svc, client)
-        self.deliverer = Deliverer(self.db, SlackTransport(web_client(self.settings, interactive=False), self.db), self.clock,
-                                   poll_seconds=self.poll_seconds)
+        transports: dict[str, Transport] = {}
+        if self.settings.slack_configured or not self.settings.teams_configured:
+            client = web_client(self.settings)
+            self.slack = SlackAdapter(self.svc, client)
+            transports["slack"] = SlackTransport(web_client(self.settings, interactive=False), self.db)
+        if self.settings.teams_configured:
+            import httpx
+
+            from bot.teams.adapter import TeamsAdapter
+            from bot.teams.transport import TeamsTransport
+
+            self._teams_http = httpx.AsyncClient(timeout=15.0)
+            self.teams = TeamsAdapter(self.svc, self._teams_http)
+            transports["teams"] = TeamsTransport(self.settings, self.db, self.teams.api, self.teams.token)
+        transport = transports["slack"] if list(transports) == ["slack"] else ByRecipient(transports, self._platform_of)
+        self.deliverer = Deliverer(self.db, transport, self.clock, poll_seconds=self.poll_seconds)
         self.svc.wake_delivery = self.deliverer.wake
-        self.scheduler = Scheduler(self.tick)
+        self.scheduler = Scheduler(self.tick, nightly=self.sync_directory, timezone=self.settings.timezone)
         if deliver:
             self.deliverer.start()
         if deliver if schedule is None else schedule:
             self.scheduler.start()
+            self._background.add(asyncio.create_task(self.sync_directory(), name="lisbot-directory-sync"))
+
+    async def sync_directory(self) -> None:
+        """People from Slack into the directory: at start (not blocking it) and every night."""
+        if self.settings.slack_bot_token:
+            from bot.slack.directory import sync_slack_directory_in_background
+
+            await sync_slack_directory_in_background(self.svc)
+
+    async def _platform_of(self, message: OutboxMessage) -> str:
+        """Which platform a queued message goes to: a Teams channel id (19:…) to Teams; a person to Slack when
+        they have a Slack account and Slack is connected, else to Teams."""
+        from bot.teams.transport import is_teams_channel
+
+        if message.recipient_kind == "channel":
+            return "teams" if is_teams_channel(message.recipient) else "slack"
+        async with self.db.transaction() as session:
+            person = await session.get(Person, int(message.recipient))
+        if person is not None and person.slack_user_id and self.slack is not None:
+            return "slack"
+        if person is not None and (person.teams_conversation_id or person.teams_user_id) and self.teams is not None:
+            return "teams"
+        return "slack" if self.slack is not None else "teams"
 
     async def tick(self) -> None:
         """Everything time-driven, once: what the scheduler runs every minute. One area failing does not
@@ -64,17 +105,25 @@ class Runtime:
                 log.exception("scheduled work of %s failed", area.__name__)
 
     async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
         if self.scheduler:
             self.scheduler.stop()
         if self.deliverer:
             await self.deliverer.stop()
+        if self.teams is not None:
+            await self.teams.idle()
+        if self._teams_http is not None:
+            await self._teams_http.aclose()
         if self.db:
             await self.db.close()
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=2 * 1024 * 1024)
-        if not self.settings.socket_mode:
+        if self.slack is not None and not self.settings.socket_mode:
             app.router.add_post(SLACK_PATH, self._slack_events)
+        if self.teams is not None:
+            app.router.add_post(TEAMS_PATH, self.teams.handle)
         app.router.add_get("/healthz", self._health)
         return app
 
@@ -97,14 +146,16 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     socket_handler = None
-    if settings.socket_mode:
+    if settings.socket_mode and runtime.slack is not None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket_handler = AsyncSocketModeHandler(runtime.slack.app, settings.slack_app_token)
         await socket_handler.connect_async()
         log.info("lisbot connected to Slack over Socket Mode; health on :%s/healthz", settings.port)
-    else:
+    elif runtime.slack is not None:
         log.info("lisbot listening on %s:%s%s", settings.host, settings.port, SLACK_PATH)
+    if runtime.teams is not None:
+        log.info("lisbot listening on %s:%s%s for Microsoft Teams", settings.host, settings.port, TEAMS_PATH)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
