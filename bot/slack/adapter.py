@@ -49,6 +49,7 @@ ACTOR_TTL = 300.0  # seconds a resolved person is remembered; profile changes al
 ACTORS_REMEMBERED = 50_000
 AFTER_ACK_AT_ONCE = 16  # post-ack work in flight; more waits its turn instead of exhausting the pool
 TRIGGER_LIFETIME = 2.8  # seconds: Slack refuses a trigger_id older than 3
+SUBMIT_DEADLINE = 2.4  # seconds to store a report before answering Slack, whose limit is 3
 
 
 def web_client(settings, *, interactive: bool = True) -> AsyncWebClient:
@@ -207,9 +208,12 @@ class SlackAdapter:
         try:
             actor = await self.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
             lang = actor.lang
-            result = await incidents.submit_report(self.svc, actor, form_values(view),
-                                                   source_key=f"slack:view:{view['id']}",
-                                                   link=form_metadata(view).get("link"))
+            # Slack gives up after 3 seconds and shows the person an error; better to say "not saved, try again"
+            # ourselves (a rollback stores nothing; a retry of the same form is recognised by its view id).
+            result = await asyncio.wait_for(
+                incidents.submit_report(self.svc, actor, form_values(view), source_key=f"slack:view:{view['id']}",
+                                        link=form_metadata(view).get("link")),
+                timeout=SUBMIT_DEADLINE)
         except Exception:  # noqa: BLE001 — whatever failed, the person keeps the form and is told
             log.exception("could not store an incident report")
             await ack(response_action="errors",
