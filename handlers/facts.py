@@ -346,6 +346,7 @@ class _Marks:
     def __init__(self) -> None:
         self.lines: dict[tuple, int] = {}
         self.spelled: dict[tuple, str] = {}
+        self.nodes = 0
 
     def line_of(self, loc: tuple) -> int | None:
         for n in range(len(loc), -1, -1):
@@ -368,7 +369,17 @@ def _constructor() -> yaml.SafeLoader:
     return yaml.SafeLoader("")
 
 
+MAX_NODES = 100_000  # aliases can make a small file expand without end ("billion laughs")
+
+
+class _TooComplex(Exception):
+    pass
+
+
 def _plain(node: yaml.Node, loc: tuple, marks: _Marks, problems: list[Problem], build: yaml.SafeLoader) -> Any:
+    marks.nodes += 1
+    if marks.nodes > MAX_NODES or len(loc) > 20:
+        raise _TooComplex
     marks.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -421,6 +432,9 @@ def _documents(data: bytes) -> tuple[list[tuple[Any, _Marks, int]], list[Problem
         except yaml.constructor.ConstructorError as exc:
             mark = exc.problem_mark
             problems.append(Problem(mark.line + 1 if mark else None, "", "syntax", {"problem": exc.problem or str(exc)}))
+            continue
+        except (_TooComplex, RecursionError):
+            problems.append(Problem(node.start_mark.line + 1, "", "too_complex"))
             continue
         documents.append((value, marks, node.start_mark.line + 1))
     if not documents and not problems:
@@ -1061,6 +1075,9 @@ async def submit(svc: Services, actor: Actor, form_id: str, metadata: dict[str, 
     back as field errors and changes nothing."""
     section = FORM_SECTION[form_id]
     year, item = _int(str(metadata.get("year") or "")), str(metadata.get("item") or "")
+    async with svc.db.transaction() as session:
+        if not year or not may_edit(await roles_of(session, actor.person_id), section):
+            return refusal(svc, actor)
     removing = REMOVE in (values.get(REMOVE) or ())
     parsed = None if removing else _validate(svc, actor, section, item, values)
     if isinstance(parsed, FormErrors):
@@ -1068,8 +1085,6 @@ async def submit(svc: Services, actor: Actor, form_id: str, metadata: dict[str, 
     now = svc.clock.now()
     try:
         async with svc.db.transaction() as session:
-            if not year or not may_edit(await roles_of(session, actor.person_id), section):
-                return refusal(svc, actor)
             if not await insert_ignore(session, ProcessedEvent, {"event_id": submission_key[:64], "received_at": now},
                                        ["event_id"]):
                 return section_screen(svc, actor, year, section, await store.year_rows(session, actor.org_id, year))
@@ -1123,6 +1138,7 @@ async def _save(session: AsyncSession, svc: Services, actor: Actor, year: int, s
             await store.delete_item(session, org, section, item_id)
         return None
     values = parsed.model_dump()
+    await store.lock_facts(session, org)
     if section == "plan":
         if not year <= parsed.year <= year + PLAN_YEARS_AHEAD:
             return {"year": t("facts.import.error.plan_year", first=str(year), last=str(year + PLAN_YEARS_AHEAD))}

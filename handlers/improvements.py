@@ -171,6 +171,9 @@ async def open_triage(svc: Services, actor: Actor, proposal_id: int, *, from_lis
 async def submit_triage(svc: Services, actor: Actor, metadata: dict[str, Any], values: dict[str, Any], *,
                         submission_key: str) -> FormErrors | Screen:
     lang = actor.lang
+    async with svc.db.transaction() as session:
+        if not await may_triage(session, actor):
+            return denied(svc, actor)
     errors: dict[str, str] = {}
     status = values.get("status")
     note = (values.get("note") or "").strip()

@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
-    AuditFinding, ContextNote, ControlResult, DpoFinding, ImprovementProposal, PlanActivity, RiskAnalysis,
+    AuditFinding, ContextNote, ControlResult, DpoFinding, ImprovementProposal, Organisation, PlanActivity, RiskAnalysis,
 )
 from storage.upsert import insert_ignore, upsert
 
@@ -114,6 +114,12 @@ async def get_item(session: AsyncSession, org_id: int, section: str, item_id: in
     model = {**LIST_MODELS, "internal_control": ControlResult, "dpo_findings": DpoFinding}[section]
     row = await session.get(model, item_id)
     return row if row is not None and row.org_id == org_id else None
+
+
+async def lock_facts(session: AsyncSession, org_id: int) -> None:
+    """List items have no unique key in the schema: writers of one organisation's facts take turns (a row
+    lock on PostgreSQL; SQLite lets one writer in at a time anyway), so two imports cannot both add a row."""
+    await session.execute(select(Organisation.id).where(Organisation.id == org_id).with_for_update())
 
 
 # ---- writing: keyed sections -------------------------------------------------------------------------
@@ -237,6 +243,7 @@ async def apply_year(session: AsyncSession, org_id: int, year: int, sections: Ma
     """Store one year of facts given as plain values (already validated). Keyed rows are updated in place;
     list items are matched on their stable key. Rows the file does not mention are kept: what was entered in
     Slack stays. Returns the counts per section present."""
+    await lock_facts(session, org_id)
     counts: dict[str, Counts] = {}
     if sections.get("internal_control") is not None:
         existing = {r.routine: r for r in await control_results(session, org_id, year)}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -223,6 +222,10 @@ async def test_a_file_with_problems_reports_every_one_and_stores_nothing(bot, pe
     (b"- 1\n- 2\n", 1, "not_a_mapping"),
     (b"year: 2023\nrsa:\n  cycle: \xe5r\n", 3, "not_utf8"),
     (b"year: 2023\n---\nyear: 2023\n", 3, "year_twice"),
+    (b"year: 2023\nrsa: &a\n  cycle: *a\n", 1, "too_complex"),
+    (b"year: 2023\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     b"e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", 1, "too_complex"),
 ])
 async def test_a_broken_file_is_told_where(bot, people, content, line, kind):
     result = await import_file(bot, people[SAM].org_id, content)
@@ -291,7 +294,7 @@ def test_the_command_line_imports_and_exports(tmp_path):
         facts.parse_facts(EXAMPLE.read_bytes()).years[0].data
     out = tmp_path / "fakta-2023.yaml"
     assert lisbot("facts", "export", "--year", "2023", "--out", str(out)).returncode == 0
-    assert out.read_text("utf-8") .startswith("# Fakta för Ledningens genomgång 2023")
+    assert out.read_text("utf-8").startswith("# Fakta för Ledningens genomgång 2023")
     assert lisbot("facts", "import", str(tmp_path / "missing.yaml")).returncode == 2
 
 
@@ -435,9 +438,10 @@ async def test_others_are_refused_politely_and_change_nothing(bot, people):
     menu = await command(bot, ANNA)
     assert "Tack för att du vill hjälpa till" in str(menu["blocks"]) and not buttons(menu)
     form = await open_form(bot, SAM, "context", "new")
-    reply = await bot.slack.submit(ANNA, form, {"kind": "external", "text": "Ny lag om cybersäkerhet"})
-    assert reply.json["response_action"] == "update"
-    assert "Tack för att du vill hjälpa till" in str(reply.json["view"])
+    for text in ("Ny lag om cybersäkerhet", ""):  # valid or not, the answer is the same
+        reply = await bot.slack.submit(ANNA, form, {"kind": "external", "text": text})
+        assert reply.json["response_action"] == "update"
+        assert "Tack för att du vill hjälpa till" in str(reply.json["view"])
     how, view = await press(bot, ANNA, "facts_edit", f"{YEAR}:plan:new")
     assert how == "views.open" and "Tack för att du vill hjälpa till" in str(view["blocks"])
     assert await counts(bot) == dict.fromkeys((m.__tablename__ for m in TABLES), 0)
@@ -540,3 +544,13 @@ async def test_the_menu_shows_the_year_and_the_proposals_waiting(bot, people):
     assert how == "views.update" and "Ledningens genomgång 2024" in str(view["blocks"])
     how, view = await press(bot, SAM, "improvement_list", "facts", in_modal=view)
     assert how == "views.update" and "Tvåfaktor på e-posten" in str(view["blocks"])
+
+
+async def test_without_a_security_channel_each_coordinator_is_told(bot, people):
+    svc = bot.runtime.svc
+    svc.settings = svc.settings.model_copy(update={"security_channel": None})
+    await bot.slack.command(ANNA, command="/forbattring", text="Skärmlås efter fem minuter")
+    await bot.deliver()
+    [notice] = [m for m in dms_to(bot, SAM) if "Skärmlås" in m]
+    assert "improvement_triage" in notice
+    assert not channel_messages(bot) and not [m for m in dms_to(bot, DANA) if "Skärmlås" in m]

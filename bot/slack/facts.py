@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.model import Form, FormErrors
+from bot.model import FormErrors
 from bot.slack.blocks import form_metadata, form_values, screen_view
 from handlers import facts, improvements
 
