@@ -57,6 +57,8 @@ def security_notice(svc: Services, incident: Incident, *, handler: Person | None
         fields.append(t(lang, "incident.notice.personal_data", answer=t(lang, f"incident.answer.{incident.personal_data}")))
     if handler is not None and handler.slack_user_id:
         fields.append(t(lang, "incident.notice.handler", user=handler.slack_user_id))
+    elif handler is not None and handler.name:  # someone only in Teams: no Slack mention, their name
+        fields.append(t(lang, "incident.notice.handler_name", name=handler.name))
     blocks: list = [Header(t(lang, "incident.notice.header", reference=incident.reference)), Text("", tuple(fields))]
     clock = gdpr_clock(svc, lang, tz, incident, breach, now or incident.reported_at)
     if clock:

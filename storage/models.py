@@ -69,6 +69,18 @@ class Organisation(Base):
     created_at: Mapped[datetime]
 
 
+class OrganisationLink(Base):
+    """Another chat platform's name for an organisation: a Teams tenant that is the same organisation as a
+    Slack workspace. Its people are then the same people whichever client they use."""
+
+    __tablename__ = "organisation_links"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    created_at: Mapped[datetime]
+
+
 class Department(Base):
     __tablename__ = "departments"
     __table_args__ = (UniqueConstraint("org_id", "name"),)
@@ -82,7 +94,8 @@ class Person(Base):
     """Someone in the organisation: from Slack, from the HR file, or both (matched by e-mail)."""
 
     __tablename__ = "people"
-    __table_args__ = (UniqueConstraint("org_id", "slack_user_id"), UniqueConstraint("org_id", "email"))
+    __table_args__ = (UniqueConstraint("org_id", "slack_user_id"), UniqueConstraint("org_id", "email"),
+                      UniqueConstraint("org_id", "teams_user_id"), UniqueConstraint("org_id", "aad_object_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -92,6 +105,12 @@ class Person(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     tz: Mapped[str | None] = mapped_column(String(64))
     dm_channel_id: Mapped[str | None] = mapped_column(String(32))
+    # Microsoft Teams: the account (29:…), the Entra object id, and where a proactive message goes.
+    teams_user_id: Mapped[str | None] = mapped_column(String(128))
+    aad_object_id: Mapped[str | None] = mapped_column(String(64))
+    teams_conversation_id: Mapped[str | None] = mapped_column(String(256))
+    teams_service_url: Mapped[str | None] = mapped_column(String(300))
+    teams_tenant_id: Mapped[str | None] = mapped_column(String(64))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     employment: Mapped[str | None] = mapped_column(String(16))  # employee / consultant
@@ -238,6 +257,19 @@ class OutboxMessage(Base):
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class TeamsConversation(Base):
+    """A Teams conversation the bot has seen (a channel, a group chat, a personal chat): where to send to it."""
+
+    __tablename__ = "teams_conversations"
+
+    conversation_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(String(16))  # personal / channel / groupChat
+    service_url: Mapped[str] = mapped_column(String(300))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
 
 
 class ProcessedEvent(Base):

@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Base, Department, Organisation, Person, PersonRole
 from storage.upsert import insert_ignore
 
+# A person's Teams identity and the reference for proactive messages, moved together when rows merge.
+TEAMS_IDENTITY = ("teams_user_id", "aad_object_id", "teams_conversation_id", "teams_service_url", "teams_tenant_id")
+
 # pg_advisory_xact_lock(class, org id): imports and syncs of one organisation take turns.
 DIRECTORY_LOCK_CLASS = 0x11590B08 & 0x7FFFFFFF
 
@@ -304,8 +307,12 @@ async def merge_people(session: AsyncSession, *, keep: Person, drop: Person) -> 
     for name in ("locale", "tz", "dm_channel_id", "name"):
         if getattr(keep, name) is None:
             setattr(keep, name, getattr(drop, name))
+    # Unique per organisation: taken over only once the duplicate is gone.
+    teams = {name: getattr(drop, name) for name in TEAMS_IDENTITY if getattr(keep, name) is None}
     await session.delete(drop)
     await session.flush()
+    for name, value in teams.items():
+        setattr(keep, name, value)
     await session.refresh(keep)
     if keep.manager_id == keep.id:
         keep.manager_id = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,8 @@ async def audience(session: AsyncSession, org_id: int) -> list[Person]:
     hr_known = (await session.execute(select(func.count()).select_from(Person).where(
         Person.org_id == org_id, Person.in_hr_file.is_(True)))).scalar_one() > 0
     query = select(Person).where(Person.org_id == org_id, Person.active.is_(True))
-    query = query.where(Person.in_hr_file.is_(True)) if hr_known else query.where(Person.slack_user_id.is_not(None))
+    on_chat = or_(Person.slack_user_id.is_not(None), Person.teams_user_id.is_not(None))
+    query = query.where(Person.in_hr_file.is_(True)) if hr_known else query.where(on_chat)
     return list((await session.execute(query.order_by(Person.id))).scalars())
 
 

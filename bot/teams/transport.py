@@ -1,0 +1,138 @@
+"""Delivers outbox messages to Teams through the Bot Connector (the SDK's API client): Adaptive Card
+activities to a person's 1:1 chat with the bot (proactive, from the stored conversation reference) or to a
+channel. 429 waits as long as Retry-After says; 5xx and timeouts are retried; 403/404 and other refusals
+that another try cannot fix fail the message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from microsoft_teams.api import Account, ApiClient, CreateConversationParams, MessageActivityInput
+from microsoft_teams.common import Client, ClientOptions
+
+from bot.config import Settings
+from bot.delivery import NotYet, PermanentFailure, RetryLater
+from bot.model import Message
+from bot.teams.auth import BotToken
+from bot.teams.cards import mentions_in, message_card
+from storage.db import Database
+from storage.models import OutboxMessage, Person
+from storage.outbox import sent_message
+from storage.teams import conversation_of, names_by_slack_id, remember_personal_conversation
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+TIMEOUT = 15.0
+PERMANENT = {400, 403, 404, 405, 410, 413}
+
+
+def is_teams_channel(channel: str) -> bool:
+    """Teams conversation ids look like 19:…@thread.tacv2; Slack's like C0123ABC."""
+    return channel.startswith(("19:", "a:", "8:", "29:"))
+
+
+def api_client(settings: Settings, token: BotToken, http: httpx.AsyncClient) -> ApiClient:
+    return ApiClient(settings.teams_service_url, Client(ClientOptions(timeout=TIMEOUT), _http=http),
+                     token_provider=token)
+
+
+class TeamsTransport:
+    def __init__(self, settings: Settings, db: Database, api: ApiClient, token: BotToken) -> None:
+        self.settings, self.db, self.api, self.token = settings, db, api, token
+
+    async def deliver(self, item: OutboxMessage) -> dict:
+        if item.payload.get("files"):
+            # A bot cannot attach files in a Teams channel (that goes through SharePoint and Microsoft Graph).
+            raise PermanentFailure("Teams: documents are not delivered to Teams yet; fetch them with lisbot")
+        message = Message.from_dict(item.payload["message"])
+        names = await self._names(message)
+        activity = MessageActivityInput(summary=message.text[:250]).add_card(message_card(message, names))
+        if item.payload.get("update_of"):
+            return await self._update(item, activity)
+        conversation_id, service_url = await self._destination(item)
+        try:
+            sent = await self.api.from_service_url(service_url).conversations.create_activity(conversation_id, activity)
+        except httpx.HTTPError as exc:
+            raise self._classified(exc) from exc
+        return {"platform": PLATFORM, "conversation_id": conversation_id, "activity_id": sent.id,
+                "service_url": service_url}
+
+    async def _names(self, message: Message) -> dict[str, str]:
+        texts = [message.text] + [getattr(b, "text", "") for b in message.blocks]
+        texts += [f for b in message.blocks for f in getattr(b, "fields", ())]
+        found = mentions_in(texts)
+        if not found:
+            return {}
+        async with self.db.transaction() as session:
+            return await names_by_slack_id(session, found)
+
+    async def _destination(self, item: OutboxMessage) -> tuple[str, str]:
+        if item.recipient_kind == "channel":
+            async with self.db.transaction() as session:
+                known = await conversation_of(session, item.recipient)
+            return item.recipient, known.service_url if known else self.settings.teams_service_url
+        async with self.db.transaction() as session:
+            person = await session.get(Person, int(item.recipient))
+        if person is None or not (person.teams_conversation_id or person.teams_user_id):
+            raise PermanentFailure("the person has no Teams account")
+        if person.teams_conversation_id:
+            return person.teams_conversation_id, person.teams_service_url or self.settings.teams_service_url
+        return await self._open_chat(person)
+
+    async def _open_chat(self, person: Person) -> tuple[str, str]:
+        """A person the bot knows by account but has no 1:1 chat with yet (e.g. from a channel): open it."""
+        service_url = person.teams_service_url or self.settings.teams_service_url
+        params = CreateConversationParams(members=[Account(id=person.teams_user_id)],
+                                          tenant_id=person.teams_tenant_id or self.settings.teams_tenant_id,
+                                          channel_data={"tenant": {"id": person.teams_tenant_id
+                                                                   or self.settings.teams_tenant_id}})
+        try:
+            resource = await self.api.from_service_url(service_url).conversations.create(params)
+        except httpx.HTTPError as exc:
+            raise self._classified(exc) from exc
+        async with self.db.transaction() as session:
+            row = await session.get(Person, person.id)
+            await remember_personal_conversation(session, row, resource.id, service_url=service_url,
+                                                 tenant_id=person.teams_tenant_id or self.settings.teams_tenant_id)
+        return resource.id, service_url
+
+    async def _update(self, item: OutboxMessage, activity: MessageActivityInput) -> dict:
+        async with self.db.transaction() as session:
+            original = await sent_message(session, item.org_id, item.payload["update_of"])
+        if original is None:
+            raise PermanentFailure("the message to update was never queued")
+        if original.status != "sent":
+            raise NotYet(5, "the message to update is not sent yet")
+        result: dict[str, Any] = original.result or {}
+        if result.get("platform") != PLATFORM:
+            raise PermanentFailure("the message to update was not sent to Teams")
+        try:
+            await self.api.from_service_url(result["service_url"]).conversations.update_activity(
+                result["conversation_id"], result["activity_id"], activity)
+        except httpx.HTTPError as exc:
+            raise self._classified(exc) from exc
+        return result
+
+    def _classified(self, exc: httpx.HTTPError) -> Exception:
+        """The connector's answer as the outbox understands it: slow down, give up, or try again."""
+        if not isinstance(exc, httpx.HTTPStatusError):
+            return exc  # timeouts and connection errors: another try
+        status = exc.response.status_code
+        if status == 429:
+            return RetryLater(retry_after(exc.response.headers), "Teams: rate limited (429)")
+        if status == 401:
+            self.token.forget()
+            return exc
+        if status in PERMANENT:
+            return PermanentFailure(f"Teams: the Bot Connector refused the message ({status})")
+        return exc
+
+
+def retry_after(headers: httpx.Headers, default: float = 30.0) -> float:
+    try:
+        return max(float(headers.get("retry-after", default)), 1.0)
+    except (TypeError, ValueError):
+        return default
