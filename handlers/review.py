@@ -71,19 +71,30 @@ def charts(svc: Services, lang: str, inputs: dict) -> list[Chart]:
     out = [Chart(key="incidents_per_month", title=t("incidents_per_month"), categories=t("months").split(","),
                  series={svc.texts.t(lang, f"incident.kind.{k}"): inputs["incidents"]["by_month"][k] for k in KINDS},
                  stacked=True, y_label=t("count"))]
-    departments = inputs["training"]["departments"]
+    departments = _weakest(inputs["training"]["departments"])
     if departments:
         out.append(Chart(key="training_per_department", title=t("training_per_department"),
                          categories=[name or "–" for name in departments],
                          series={t("share"): [100 * (d["share"] or 0) for d in departments.values()]},
                          percent=True, horizontal=True))
-    coverage = (inputs.get("classification") or {}).get("by_department") or {}
+    coverage = _weakest((inputs.get("classification") or {}).get("by_department") or {}, key="valid_share")
     if coverage:
         out.append(Chart(key="classification_coverage", title=t("classification_coverage"),
                          categories=[name or "–" for name in coverage],
                          series={t("share"): [100 * (d.get("valid_share") or 0) for d in coverage.values()]},
                          percent=True, horizontal=True))
     return out
+
+
+CHART_BARS = 25  # a bar per department stays readable up to about this many; the table lists them all
+
+
+def _weakest(departments: dict, key: str = "share") -> dict:
+    """The departments with the lowest shares, in their original order, when there are too many to draw."""
+    if len(departments) <= CHART_BARS:
+        return departments
+    weakest = set(sorted(departments, key=lambda name: departments[name].get(key) or 0)[:CHART_BARS])
+    return {name: d for name, d in departments.items() if name in weakest}
 
 
 def render_markdown(svc: Services, lang: str, inputs: dict) -> str:

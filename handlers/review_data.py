@@ -28,19 +28,35 @@ TRAINING_GREEN, TRAINING_YELLOW = 0.90, 0.70
 COVERAGE_GREEN, COVERAGE_YELLOW = 0.90, 0.60
 
 
+WORD = re.compile(r"\w+(?:[-'’]\w+)*")
+
+
 class Scrubber:
-    """Replaces the names of everyone in the directory, and e-mail addresses, with a placeholder."""
+    """Replaces the names of everyone in the directory, and e-mail addresses, with a placeholder.
+
+    Names are looked up as runs of words in a set, not compiled into one huge pattern: a city has tens of
+    thousands of names, and a regex of them all takes seconds to build."""
 
     def __init__(self, names: list[str], placeholder: str) -> None:
-        names = sorted({n.strip() for n in names if n and len(n.strip()) >= 4}, key=len, reverse=True)
-        self.pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE) if names else None
+        self.names = {" ".join(n.lower().split()) for n in names if n and len(n.strip()) >= 4}
+        self.longest = max((len(n.split()) for n in self.names), default=0)
         self.placeholder = placeholder
 
     def __call__(self, text: str | None) -> str | None:
         if not text:
             return text
         text = EMAIL.sub(self.placeholder, text)
-        return self.pattern.sub(self.placeholder, text) if self.pattern else text
+        words = list(WORD.finditer(text))
+        out, kept_until, i = [], 0, 0
+        while i < len(words):
+            for k in range(min(self.longest, len(words) - i), 0, -1):
+                if " ".join(w.group(0).lower() for w in words[i:i + k]) in self.names:
+                    out += [text[kept_until:words[i].start()], self.placeholder]
+                    kept_until, i = words[i + k - 1].end(), i + k
+                    break
+            else:
+                i += 1
+        return "".join(out) + text[kept_until:]
 
 
 def year_bounds(year: int, tz) -> tuple[datetime, datetime]:
