@@ -3,8 +3,9 @@ KLASSA classification, action plan and continuity plan. Platform-neutral.
 
 A round starts when a coordinator starts one (chat or command line), or on the schedule: every day the tick
 looks for active assets whose next review falls within the notice period (or has passed, or that were never
-classified) and that no open round asks about, and starts one round for them (at most one a day per
-organisation, so after downtime it catches up once). Each reachable owner gets one message listing their
+classified) and that no running round asks about, and starts one round for them (at most one a day per
+organisation, so after downtime it catches up once). A request left unanswered after its round's due date and
+its reminders does not keep the asset out of later rounds (see _still_asked). Each reachable owner gets one message listing their
 assets in the round; reminders follow in their working hours, at most the configured number, and then one
 escalation to the coordinators lists what is still unanswered. Assets without an owner, and owners who have
 left or are not on the chat platform, are listed for the coordinators when the round starts.
@@ -24,8 +25,8 @@ from typing import Any, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.model import (
-    Actor, Block, Button, Buttons, ChoiceField, Divider, Form, FormErrors, Header, Message, Note, Option, PersonField,
-    Screen, Text, TextField,
+    Actor, Block, Button, Buttons, ChoiceField, DateField, Divider, Form, FormErrors, Header, Message, Note, Option,
+    PersonField, Screen, Text, TextField,
 )
 from handlers import notify
 from handlers.access import COORDINATOR
@@ -92,7 +93,7 @@ async def _start(session: AsyncSession, svc: Services, org_id: int, *, kind: str
     now, today = svc.clock.now(), today_of(svc)
     await store.lock_assets(session, org_id)
     assets = [a for a in await store.assets_of(session, org_id) if asset_ids is None or a.id in asset_ids]
-    asked = {r.asset_id for r in await store.open_requests(session, org_id, [a.id for a in assets])}
+    asked = await _still_asked(session, svc, org_id, [a.id for a in assets], today, scheduled=kind == "scheduled")
     todo = [a for a in assets if a.id not in asked]
     result = RoundStarted(already_open=len(assets) - len(todo))
     if not todo:
@@ -137,6 +138,18 @@ async def hand_over(session: AsyncSession, svc: Services, asset: Asset, now: dat
             request.next_reminder_at = now
 
 
+async def _still_asked(session: AsyncSession, svc: Services, org_id: int, asset_ids: list[int], today: date, *,
+                       scheduled: bool) -> set[int]:
+    """Assets an earlier round still asks about: reminders are running, or its due date has not passed. A request
+    that lapsed (past due, reminders over, escalated) does not keep the asset out of a new round for ever: a
+    coordinator's round asks again at once, the schedule once a notice period has gone by after the due date
+    (so an asset nobody can answer for is listed for the coordinators again every few weeks, not every day)."""
+    grace = timedelta(days=svc.settings.classification_notice_days if scheduled else 0)
+    requests = await store.open_requests(session, org_id, asset_ids)
+    rounds = {r.id: r for r in await store.rounds_with_ids(session, {r.round_id for r in requests})}
+    return {r.asset_id for r in requests if r.next_reminder_at is not None or rounds[r.round_id].due + grace >= today}
+
+
 def _gap(asset: Asset, owner: Person | None) -> Gap:
     if owner is None:
         return Gap(asset.id, asset.name, "no_owner")
@@ -170,7 +183,7 @@ async def _scheduled_round(svc: Services, org_id: int, today: date) -> None:
     async with svc.db.transaction() as session:
         due = {a.id for a in await store.assets_of(session, org_id)
                if a.next_review is None or a.next_review <= horizon}
-        if not due or due <= {r.asset_id for r in await store.open_requests(session, org_id, due)}:
+        if not due or due <= await _still_asked(session, svc, org_id, list(due), today, scheduled=True):
             return
         # One scheduled round a day at most: after downtime the bot catches up once.
         if not await insert_ignore(session, ProcessedEvent, {"event_id": f"classification:scheduled:{org_id}:{today}",
@@ -217,7 +230,8 @@ async def _remind(svc: Services, now: datetime) -> None:
 async def _escalate(session: AsyncSession, svc: Services, round_: ClassificationRound,
                     entries: list[tuple[RoundRequest, str]]) -> None:
     """One message per batch: each request escalates once, so the first request names the batch."""
-    assets = {a.id: a for a in await store.assets_of(session, round_.org_id, active=None)}
+    assets = {a.id: a for a in await store.assets_with_ids(session, round_.org_id, [r.asset_id for r, _ in entries],
+                                                             active=None)}
     owners = await store.people_by_ids(session, (r.owner_id for r, _ in entries))
     lines = [(assets[r.asset_id].name, owners.get(r.owner_id) if r.owner_id else None, reason)
              for r, reason in entries if r.asset_id in assets]
@@ -250,8 +264,7 @@ class OwnerEntry:
 
 async def _owner_entries(session: AsyncSession, round_: ClassificationRound, owner_id: int) -> list[OwnerEntry]:
     requests = await store.requests_of(session, round_.id, owner_id)
-    assets = {a.id: a for a in await store.assets_of(session, round_.org_id) if a.id in {r.asset_id for r in requests}}
-    facts = await facts_of(session, list(assets.values()))
+    facts = await facts_of(session, await store.assets_with_ids(session, round_.org_id, [r.asset_id for r in requests]))
     entries = [OwnerEntry(r, facts[r.asset_id]) for r in requests if r.asset_id in facts]
     return sorted(entries, key=lambda e: (e.request.answered_at is not None, e.facts.asset.name.casefold()))
 
@@ -367,8 +380,8 @@ def review_form(svc: Services, lang: str, facts: AssetFacts, history: list, roun
     fields: list = [ChoiceField(a, t(f"aspect.{a}"), levels, initial=(str(getattr(latest, a)),) if latest else (),
                                 hint=t(f"aspect_hint.{a}")) for a in ASPECTS]
     fields += [
-        TextField("classified_on", t("review.classified_on"), max_length=10, initial=today.isoformat(),
-                  placeholder=t("date_placeholder"), hint=t("review.classified_on_hint", months=rules.reclassify_months)),
+        DateField("classified_on", t("review.classified_on"), initial=today,
+                  hint=t("review.classified_on_hint", months=rules.reclassify_months)),
         TextField("method", t("review.method"), max_length=100,
                   initial=(latest.method if latest and latest.method else svc.settings.classification_method)),
         TextField("method_version", t("review.method_version"), optional=True, max_length=50,
@@ -391,9 +404,8 @@ def review_form(svc: Services, lang: str, facts: AssetFacts, history: list, roun
         ChoiceField("continuity_plan", t("review.continuity_plan"), yes_no, optional=True,
                     initial=(("yes",) if plan.has_plan else ("no",)) if plan else (),
                     hint=t("review.continuity_hint", level=rules.continuity_min_availability)),
-        TextField("last_exercised", t("review.last_exercised"), optional=True, max_length=10,
-                  initial=plan.last_exercised.isoformat() if plan and plan.last_exercised else None,
-                  placeholder=t("date_placeholder")),
+        DateField("last_exercised", t("review.last_exercised"), optional=True,
+                  initial=plan.last_exercised if plan else None),
     ]
     if history:
         intro += "\n" + t("review.history", count=len(history))
@@ -491,7 +503,7 @@ def _validate_review(svc: Services, lang: str, v: dict[str, Any], facts: AssetFa
     parsed["levels"] = tuple(int(v[a]) if v.get(a) in LEVELS else 0 for a in ASPECTS)
     classified_on = _date(v.get("classified_on"))
     if classified_on is None:
-        errors["classified_on"] = t("error.invalid_date")
+        errors["classified_on"] = t("error.choose_date" if not v.get("classified_on") else "error.invalid_date")
     elif classified_on > today:
         errors["classified_on"] = t("error.in_future")
     elif facts.latest is not None and classified_on < facts.latest.classified_on:
@@ -522,7 +534,8 @@ def _validate_review(svc: Services, lang: str, v: dict[str, Any], facts: AssetFa
         plan = None
         if needed:
             errors["continuity_plan"] = t("error.continuity_required", level=rules.continuity_min_availability)
-    raw = (v.get("last_exercised") or "").strip()
+    raw = v.get("last_exercised")
+    raw = raw.strip() if isinstance(raw, str) else raw
     exercised = _date(raw) if raw else None
     if raw and exercised is None:
         errors["last_exercised"] = t("error.invalid_date")
@@ -536,6 +549,9 @@ def _validate_review(svc: Services, lang: str, v: dict[str, Any], facts: AssetFa
 
 
 def _date(raw: Any) -> date | None:
+    """A date picker gives a date; text (the command line, older clients) is read as ÅÅÅÅ-MM-DD."""
+    if isinstance(raw, date):
+        return raw
     try:
         return parse_date(str(raw or ""))
     except InvalidValue:
@@ -560,8 +576,7 @@ async def open_start(svc: Services, actor: Actor) -> Form | Screen:
                 intro=t("start.intro", count=len(assets), gaps=len(found),
                         reminders=svc.settings.classification_max_reminders,
                         days=svc.settings.classification_remind_working_days),
-                fields=(TextField("due", t("start.due"), max_length=10, initial=due.isoformat(),
-                                  placeholder=t("date_placeholder")),))
+                fields=(DateField("due", t("start.due"), initial=due),))
 
 
 async def submit_start(svc: Services, actor: Actor, values: dict[str, Any], *, submission_key: str
@@ -569,7 +584,7 @@ async def submit_start(svc: Services, actor: Actor, values: dict[str, Any], *, s
     t = _t(svc, actor.lang)
     due = _date(values.get("due"))
     if due is None:
-        return FormErrors({"due": t("error.invalid_date")})
+        return FormErrors({"due": t("error.choose_date" if not values.get("due") else "error.invalid_date")})
     if due < today_of(svc):
         return FormErrors({"due": t("error.due_in_past")})
     async with svc.db.transaction() as session:
@@ -680,8 +695,10 @@ async def status_of(svc: Services, org_id: int) -> Status:
         overdue = [f for f in facts.values() if state_of(f.latest, today, rules) == "overdue"]
         open_rounds = []
         requests = await store.open_requests(session, org_id)
-        for round_id in sorted({r.round_id for r in requests}):
-            round_ = await session.get(ClassificationRound, round_id)
+        rounds = {r.id: r for r in await store.rounds_with_ids(session, {r.round_id for r in requests})}
+        running = {r.round_id for r in requests if r.next_reminder_at is not None or rounds[r.round_id].due >= today}
+        for round_id in sorted(running, reverse=True):
+            round_ = rounds[round_id]
             all_requests = await store.requests_of(session, round_id)
             answered = sum(1 for r in all_requests if r.answered_at is not None)
             open_rounds.append((round_, answered, len(all_requests)))
@@ -703,11 +720,11 @@ def coverage_blocks(svc: Services, lang: str, status: Status, *, buttons: bool =
         if buttons:
             blocks.append(Buttons((Button(NEW_ASSET_ACTION, t("button.new_asset")),)))
         return blocks
-    blocks.append(Text(t("coverage.valid", valid=c.valid, count=c.assets, share=_share(c.share_valid),
+    blocks.append(Text(t("coverage.valid", valid=c.valid, count=c.assets, share=_share(c.valid_share),
                          overdue=c.overdue, unclassified=c.unclassified, due_soon=c.due_soon,
                          days=rules.notice_days)))
     departments = [t("coverage.department", department=d.department or t("coverage.no_department"), valid=d.valid,
-                     count=d.assets, share=_share(d.share_valid)) for d in c.departments]
+                     count=d.assets, share=_share(d.valid_share)) for d in c.by_department.values()]
     blocks.append(Text("\n".join([t("coverage.by_department"), *departments[:40]])))
     levels = [t("coverage.levels_line", aspect=t(f"aspect.{a}"), l0=n[0], l1=n[1], l2=n[2], l3=n[3], l4=n[4])
               for a, n in c.levels.items()]
@@ -722,7 +739,7 @@ def coverage_blocks(svc: Services, lang: str, status: Status, *, buttons: bool =
                          without_ropa=c.personal_data_without_ropa)))
     r = c.routine
     blocks.append(Text(t("coverage.routine", since=r.since.isoformat(), rounds=r.rounds, on_time=r.on_time,
-                         asked=r.asked, share=_share(r.share_on_time), late=r.late, missing=r.missing,
+                         asked=r.asked, share=_share(r.on_time_share), late=r.late, missing=r.missing,
                          pending=r.pending)))
     for round_, answered, asked in status.open_rounds[:5]:
         blocks.append(Note(t("coverage.open_round", kind=t(f"round_kind.{round_.kind}"),
@@ -773,7 +790,7 @@ async def home_blocks(svc: Services, actor: Actor) -> list[Block]:
         cov = await coverage(session, actor.org_id, today, rules=rules, tz=svc.settings.timezone) if manager else None
     lines = []
     if cov is not None and cov.assets:
-        lines.append(t("home.coverage", valid=cov.valid, count=cov.assets, share=_share(cov.share_valid),
+        lines.append(t("home.coverage", valid=cov.valid, count=cov.assets, share=_share(cov.valid_share),
                        overdue=cov.overdue, unclassified=cov.unclassified))
     if own:
         attention = sum(1 for a in own if state_of(latest.get(a.id), today, rules) != "valid")

@@ -76,15 +76,16 @@ def state_of(latest: Classification | None, today: date, rules: Rules) -> str:
     return "valid"
 
 
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 @dataclass
 class DepartmentCoverage:
     department: str | None  # None: assets without a department
     assets: int = 0
     valid: int = 0
-
-    @property
-    def share_valid(self) -> float | None:
-        return self.valid / self.assets if self.assets else None
+    valid_share: float | None = None  # valid / assets; None without assets
 
 
 @dataclass
@@ -97,14 +98,8 @@ class Routine:
     late: int = 0
     missing: int = 0  # unanswered, due date passed
     pending: int = 0  # unanswered, due date ahead
-
-    @property
-    def asked(self) -> int:
-        return self.on_time + self.late + self.missing
-
-    @property
-    def share_on_time(self) -> float | None:
-        return self.on_time / self.asked if self.asked else None
+    asked: int = 0  # on_time + late + missing
+    on_time_share: float | None = None  # on_time / asked
 
 
 @dataclass
@@ -116,10 +111,14 @@ class Coverage:
     due_soon: int = 0
     overdue: int = 0
     unclassified: int = 0
-    departments: list[DepartmentCoverage] = field(default_factory=list)
+    valid_share: float | None = None  # valid / assets; None without assets
+    # department name ("" for assets without one) -> its coverage, in alphabetical order, "" last
+    by_department: dict[str, DepartmentCoverage] = field(default_factory=dict)
     # aspect -> number of assets at each level 0..4, over the latest classification of each classified asset
     levels: dict[str, list[int]] = field(default_factory=lambda: {a: [0] * len(LEVELS) for a in ASPECTS})
     actions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTION_STATUSES, 0))
+    actions_total: int = 0
+    actions_closed: int = 0  # done or risk accepted
     actions_overdue: int = 0  # not started or in progress, past their due date
     continuity_needed: int = 0
     continuity_present: int = 0  # needed, and the plan exists
@@ -130,23 +129,12 @@ class Coverage:
     without_owner: int = 0
     owner_unreachable: int = 0  # the owner has left or is not on the chat platform
     routine: Routine | None = None
-
-    @property
-    def share_valid(self) -> float | None:
-        return self.valid / self.assets if self.assets else None
-
-    @property
-    def actions_total(self) -> int:
-        return sum(self.actions.values())
-
-    @property
-    def actions_closed(self) -> int:
-        return self.actions["done"] + self.actions["risk_accepted"]
+    rules: Rules = field(default_factory=Rules)  # the local rule the figures were counted by
 
 
 def reachable(person: Person | None) -> bool:
     """Someone a round can ask: active and on the chat platform."""
-    return person is not None and bool(person.active) and bool(person.slack_user_id)
+    return person is not None and bool(person.active) and bool(person.slack_user_id or person.teams_user_id)
 
 
 async def coverage(session: AsyncSession, org_id: int, today: date, *, rules: Rules = Rules(),
@@ -160,7 +148,7 @@ async def coverage(session: AsyncSession, org_id: int, today: date, *, rules: Ru
     names = await store.department_names(session, org_id)
     owners = await store.people_by_ids(session, (a.owner_id for a in assets))
 
-    result = Coverage(today=today, assets=len(assets))
+    result = Coverage(today=today, assets=len(assets), rules=rules)
     departments: dict[int | None, DepartmentCoverage] = {}
     for asset in assets:
         current = latest.get(asset.id)
@@ -201,7 +189,13 @@ async def coverage(session: AsyncSession, org_id: int, today: date, *, rules: Ru
             result.without_owner += 1
         elif not reachable(owners.get(asset.owner_id)):
             result.owner_unreachable += 1
-    result.departments = sorted(departments.values(), key=lambda d: (d.department is None, (d.department or "").casefold()))
+    for dep in departments.values():
+        dep.valid_share = _share(dep.valid, dep.assets)
+    ordered = sorted(departments.values(), key=lambda d: (d.department is None, (d.department or "").casefold()))
+    result.by_department = {d.department or "": d for d in ordered}
+    result.valid_share = _share(result.valid, result.assets)
+    result.actions_total = sum(result.actions.values())
+    result.actions_closed = result.actions["done"] + result.actions["risk_accepted"]
     result.routine = await routine(session, org_id, today, tz=tz, since=since or add_months(today, -12))
     return result
 
@@ -222,6 +216,8 @@ async def routine(session: AsyncSession, org_id: int, today: date, *, tz: str, s
             result.missing += 1
         else:
             result.pending += 1
+    result.asked = result.on_time + result.late + result.missing
+    result.on_time_share = _share(result.on_time, result.asked)
     return result
 
 
@@ -248,7 +244,7 @@ async def gaps(session: AsyncSession, org_id: int) -> list[Gap]:
             found.append(Gap(asset.id, asset.name, "no_owner"))
         elif not owner.active:
             found.append(Gap(asset.id, asset.name, "left", owner.name, owner.email))
-        elif not owner.slack_user_id:
+        elif not (owner.slack_user_id or owner.teams_user_id):
             found.append(Gap(asset.id, asset.name, "not_in_chat", owner.name, owner.email))
     return found
 

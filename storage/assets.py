@@ -47,6 +47,17 @@ async def assets_of(session: AsyncSession, org_id: int, *, active: bool | None =
     return list((await session.execute(query.order_by(func.lower(Asset.name), Asset.id))).scalars())
 
 
+async def assets_with_ids(session: AsyncSession, org_id: int, ids: Iterable[int], *, active: bool | None = True
+                          ) -> list[Asset]:
+    found: list[Asset] = []
+    for chunk in _chunks(ids):
+        query = select(Asset).where(Asset.org_id == org_id, Asset.id.in_(chunk))
+        if active is not None:
+            query = query.where(Asset.active.is_(active))
+        found += (await session.execute(query)).scalars()
+    return found
+
+
 async def get_asset(session: AsyncSession, org_id: int, asset_id: int) -> Asset | None:
     return (await session.execute(select(Asset).where(Asset.org_id == org_id, Asset.id == asset_id))
             ).scalar_one_or_none()
@@ -203,6 +214,13 @@ async def rounds_of(session: AsyncSession, org_id: int, *, since: datetime | Non
     if since is not None:
         query = query.where(ClassificationRound.started_at >= since)
     return list((await session.execute(query.order_by(ClassificationRound.id))).scalars())
+
+
+async def rounds_with_ids(session: AsyncSession, ids: Iterable[int]) -> list[ClassificationRound]:
+    found: list[ClassificationRound] = []
+    for chunk in _chunks(ids):
+        found += (await session.execute(select(ClassificationRound).where(ClassificationRound.id.in_(chunk)))).scalars()
+    return found
 
 
 async def requests_of_rounds(session: AsyncSession, round_ids: Iterable[int]) -> list[RoundRequest]:

@@ -396,10 +396,16 @@ async def test_reminders_in_working_hours_then_one_escalation_to_the_coordinator
     assert "Anna Andersson har inte svarat" in text_of(escalation) and "Ärendehantering" not in text_of(escalation)
     await ticks(bot, T0 + timedelta(days=35))
     assert len(escalations()) == 1 and len(reminders(ANNA)) == 2
+    # The round is over: a new one asks Anna again about what she left unanswered.
+    before = len(dms(bot, ANNA))
+    started = await start_in_slack(bot, "2027-01-15")
+    assert "5 tillgångar, 2 objektledare" in str(started)
+    await bot.deliver()
+    assert len(dms(bot, ANNA)) == before + 1 and "Påminnelse" not in text_of(dms(bot, ANNA)[-1])
     # The routine: Erik answered on time; Anna's two are missing after the due date.
     async with bot.db.transaction() as session:
         routine = (await coverage(session, people["org"], date(2026, 12, 30))).routine
-    assert (routine.on_time, routine.late, routine.missing, routine.pending, routine.asked) == (1, 0, 4, 0, 5)
+    assert (routine.on_time, routine.late, routine.missing, routine.pending, routine.asked) == (1, 0, 4, 5, 5)
 
 
 async def test_after_downtime_one_reminder_not_a_burst(bot, people, clock):
@@ -504,6 +510,26 @@ async def test_scheduled_round_asks_about_what_is_due_once(bot, people, clock):
     assert [r.asset_id for r in await rows(bot, RoundRequest, RoundRequest.round_id == rounds[1].id)] == [intranet.id]
 
 
+async def test_an_asset_nobody_answers_for_is_listed_again_after_a_while_not_daily(bot, people, clock):
+    await register(bot)
+    async with bot.db.transaction() as session:
+        intranet = (await session.execute(select(Asset).where(Asset.name == "Intranät"))).scalar_one()
+        intranet.next_review = TODAY + timedelta(days=10)
+
+    def gap_messages():
+        return [c for c in dms(bot, SAM) if "ingen att fråga" in text_of(c) and "Intranät" in text_of(c)]
+
+    await ticks(bot, T0)
+    assert len(gap_messages()) == 1
+    for day in (1, 14, 25, 40):  # up to 4 January: the round's due date (9 Dec) plus the notice period is 8 Jan
+        await ticks(bot, T0 + timedelta(days=day))
+    assert len(gap_messages()) == 1
+    await ticks(bot, datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc))
+    assert len(gap_messages()) == 2
+    rounds = await rows(bot, ClassificationRound, order=ClassificationRound.id)
+    assert intranet.id in {r.asset_id for r in await rows(bot, RoundRequest, RoundRequest.round_id == rounds[-1].id)}
+
+
 # ---- history ---------------------------------------------------------------------------------------------
 
 
@@ -584,9 +610,10 @@ async def test_coverage_matches_a_hand_count(bot, people):
     # Valid on 2026-11-25: Lönesystem (next review 2027-03-01), Intranät (2027-06-15), Scenografiarkiv
     # (2027-09-01). Overdue: Biljettsystem (2026-10-01). Never classified: Ärendehantering.
     assert (c.assets, c.classified, c.valid, c.overdue, c.unclassified, c.due_soon) == (5, 4, 3, 1, 1, 0)
-    assert c.share_valid == pytest.approx(0.6)
-    assert [(d.department, d.assets, d.valid) for d in c.departments] == [
-        ("Ekonomi", 2, 1), ("Publik", 1, 0), ("Scenkonst", 1, 1), (None, 1, 1)]
+    assert c.valid_share == pytest.approx(0.6)
+    assert [(key, d.department, d.assets, d.valid, d.valid_share) for key, d in c.by_department.items()] == [
+        ("Ekonomi", "Ekonomi", 2, 1, 0.5), ("Publik", "Publik", 1, 0, 0.0), ("Scenkonst", "Scenkonst", 1, 1, 1.0),
+        ("", None, 1, 1, 1.0)]
     # K: Scenografiarkiv 0, Intranät 1, Biljettsystem 2, Lönesystem 3; R: 2, 1, 2, 3; T: 1, 1, 3, 2.
     assert c.levels == {"confidentiality": [1, 1, 1, 1, 0], "integrity": [0, 1, 2, 1, 0],
                         "availability": [0, 2, 1, 1, 0]}
@@ -598,7 +625,8 @@ async def test_coverage_matches_a_hand_count(bot, people):
     assert (c.without_owner, c.owner_unreachable) == (1, 1)
     r = c.routine
     assert (r.rounds, r.on_time, r.late, r.missing, r.pending, r.asked) == (2, 2, 1, 1, 1, 4)
-    assert r.share_on_time == pytest.approx(0.5)
+    assert r.on_time_share == pytest.approx(0.5)
+    assert (c.actions_total, c.actions_closed) == (6, 3)
     # A stricter local rule changes what needs a plan: T3 and above, or marked.
     async with bot.db.transaction() as session:
         strict = await coverage(session, people["org"], TODAY, rules=Rules(continuity_min_availability=3))
@@ -606,6 +634,22 @@ async def test_coverage_matches_a_hand_count(bot, people):
     async with bot.db.transaction() as session:
         later = await coverage(session, people["org"], date(2027, 3, 2), rules=Rules())
     assert (later.valid, later.overdue) == (2, 2)  # Lönesystem's review has passed by then
+
+    # The management review's section, from the same figures as plain values (as issue 6 passes them).
+    import dataclasses
+    import json
+
+    plain = json.loads(json.dumps(dataclasses.asdict(c), default=str))
+    pct = lambda share: "–" if share is None else f"{round(100 * share)} %"  # noqa: E731
+    section = bot.runtime.svc.texts.render("review/sv-classification.md.j2", c=plain, pct=pct, t=None)
+    assert "**3** av dem har en giltig klassning (60 %)" in section
+    assert "| Ekonomi | 1 | 2 | 50 % |" in section and "| Utan avdelning | 1 | 1 | 100 % |" in section
+    assert "| Konfidentialitet | 1 | 1 | 1 | 1 | 0 |" in section and "| Tillgänglighet | 0 | 2 | 1 | 1 | 0 |" in section
+    assert "besvarades 2 i tid (50 %), 1 för sent och 1 inte alls; 1 väntar fortfarande på svar" in section
+    english = bot.runtime.svc.texts.render("review/en-classification.md.j2", c=plain, pct=pct, t=None)
+    assert "**3** of them have a valid classification (60 %)" in english
+    for name in ("Anna", "Holger", "Lönesystem", "example.se"):
+        assert name not in section and name not in english
 
     # The coordinators see the same figures in Slack; names only in the lists.
     screen = str(await open_view(bot, lambda: bot.slack.command(SAM, command="/klassning")))
