@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.model import Actor, Button, Buttons, Divider, Header, Note, Screen, Text
+from handlers import classification
 from handlers.access import COORDINATOR, DPO, roles_of
 from handlers.caselist import Filter, visible_cases
 from handlers.incident_views import gdpr_deadline, gdpr_settled, kinds_label
@@ -35,7 +36,10 @@ async def home_screen(svc: Services, actor: Actor) -> Screen:
                              tz=actor.tz)))
     if len(mine) == SHOWN:
         blocks.append(Note(t(lang, "home.more", shown=SHOWN)))
-    return Screen(title=t(lang, "home.header"), blocks=tuple(await _handling(svc, actor) + blocks))
+    assets = list(await classification.home_blocks(svc, actor))
+    if assets:
+        assets.append(Divider())
+    return Screen(title=t(lang, "home.header"), blocks=tuple((await _handling(svc, actor) + assets + blocks)[:100]))
 
 
 async def _handling(svc: Services, actor: Actor) -> list:
