@@ -26,15 +26,18 @@ async def active_campaigns(session: AsyncSession) -> list[TrainingCampaign]:
                                        .order_by(TrainingCampaign.id))).scalars())
 
 
-async def audience(session: AsyncSession, org_id: int) -> list[Person]:
+async def _audience_query(session: AsyncSession, org_id: int):
     """Every active employee and consultant. Once an HR file is in, it decides who they are; before
     that, every active person the chat platform knows."""
-    hr_known = (await session.execute(select(func.count()).select_from(Person).where(
-        Person.org_id == org_id, Person.in_hr_file.is_(True)))).scalar_one() > 0
+    hr_known = (await session.execute(select(Person.id).where(
+        Person.org_id == org_id, Person.in_hr_file.is_(True)).limit(1))).first() is not None
     query = select(Person).where(Person.org_id == org_id, Person.active.is_(True))
     on_chat = or_(Person.slack_user_id.is_not(None), Person.teams_user_id.is_not(None))
-    query = query.where(Person.in_hr_file.is_(True)) if hr_known else query.where(on_chat)
-    return list((await session.execute(query.order_by(Person.id))).scalars())
+    return query.where(Person.in_hr_file.is_(True)) if hr_known else query.where(on_chat)
+
+
+async def audience(session: AsyncSession, org_id: int) -> list[Person]:
+    return list((await session.execute((await _audience_query(session, org_id)).order_by(Person.id))).scalars())
 
 
 CHUNK = 1000  # rows per INSERT: well under SQLite's limit on bound parameters
@@ -59,11 +62,10 @@ async def add_assignments(session: AsyncSession, campaign: TrainingCampaign, peo
 
 
 async def people_without_assignment(session: AsyncSession, campaign: TrainingCampaign) -> list[Person]:
-    """Audience members who joined after the campaign started."""
-    candidates = await audience(session, campaign.org_id)
-    have = set((await session.execute(select(TrainingAssignment.person_id).where(
-        TrainingAssignment.campaign_id == campaign.id))).scalars())
-    return [p for p in candidates if p.id not in have]
+    """Audience members who joined after the campaign started: asked every minute, so only they are loaded."""
+    assigned = select(TrainingAssignment.person_id).where(TrainingAssignment.campaign_id == campaign.id)
+    query = (await _audience_query(session, campaign.org_id)).where(Person.id.not_in(assigned))
+    return list((await session.execute(query.order_by(Person.id))).scalars())
 
 
 async def due_prompts(session: AsyncSession, campaign_id: int, now: datetime, limit: int = 5000) -> list[TrainingAssignment]:
