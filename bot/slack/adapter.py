@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from sqlalchemy import select
 
+from bot.slack.payloads import button_number
 from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, PersonField, Screen
 from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
@@ -265,7 +266,7 @@ class SlackAdapter:
 
         async def show() -> None:
             actor = await self.actor(body["team"]["id"], body["user"]["id"])
-            await self._present(body, await followup.show(self.svc, actor, _button_number(body)))
+            await self._present(body, await followup.show(self.svc, actor, button_number(body)))
         await self._safely(show())
 
     async def on_case_action(self, ack, body) -> None:
@@ -274,7 +275,7 @@ class SlackAdapter:
         async def act() -> None:
             actor = await self.actor(body["team"]["id"], body["user"]["id"])
             action = body["actions"][0]["action_id"]
-            await self._present(body, await followup.open_action(self.svc, actor, action, _button_number(body)))
+            await self._present(body, await followup.open_action(self.svc, actor, action, button_number(body)))
         await self._safely(act())
 
     async def _present(self, body, result: Form | Screen) -> None:
@@ -358,10 +359,3 @@ class SlackAdapter:
 
 class TriggerExpired(Exception):
     """Too late to open a modal: Slack would refuse the trigger_id."""
-
-
-def _button_number(body) -> int:
-    try:
-        return int(body["actions"][0].get("value", ""))
-    except (ValueError, KeyError, IndexError):
-        return 0

@@ -9,6 +9,7 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.payloads import button_value, message_ref
 from bot.model import Form, FormErrors
 from bot.slack.blocks import form_metadata, form_values, message_payload, screen_view
 from handlers import assets, classification
@@ -60,9 +61,9 @@ class SlackClassification:
 
         async def run() -> None:
             actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
-            asset_id, round_id = classification.button_target(_value(body))
+            asset_id, round_id = classification.button_target(button_value(body))
             result = await classification.open_review(self.svc, actor, asset_id, round_id)
-            ref = _message_ref(body)
+            ref = message_ref(body)
             if isinstance(result, Form) and ref:
                 # Remember the owner's message, so it can show the review once the form is saved.
                 result = dataclasses.replace(result, metadata={**result.metadata, "message": ref})
@@ -74,7 +75,7 @@ class SlackClassification:
 
         async def run() -> None:
             actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
-            asset_id, _ = classification.button_target(_value(body))
+            asset_id, _ = classification.button_target(button_value(body))
             await self._show(body, await assets.open_edit(self.svc, actor, asset_id))
         await self.adapter._safely(run())
 
@@ -139,20 +140,6 @@ class SlackClassification:
             await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **message_payload(message))
         except SlackApiError as exc:
             log.info("could not update the classification message: %s", exc.response.get("error"))
-
-
-def _value(body) -> str:
-    try:
-        return body["actions"][0].get("value") or ""
-    except (KeyError, IndexError):
-        return ""
-
-
-def _message_ref(body) -> dict | None:
-    container = body.get("container") or {}
-    if container.get("type") == "message" and container.get("channel_id") and container.get("message_ts"):
-        return {"channel": container["channel_id"], "ts": container["message_ts"]}
-    return None
 
 
 def register_classification(adapter) -> SlackClassification:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.slack.payloads import button_number
 from bot.model import FormErrors
 from bot.slack.blocks import form_metadata, form_values, screen_view
 from handlers import facts, improvements
@@ -124,7 +125,7 @@ class SlackFacts:
         async def run() -> None:
             actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
             in_modal = (body.get("container") or {}).get("type") == "view" and bool(body.get("view"))
-            result = await improvements.open_triage(self.svc, actor, _number(body), from_list=in_modal)
+            result = await improvements.open_triage(self.svc, actor, button_number(body), from_list=in_modal)
             await self.adapter._present(body, result)
         await self.adapter._safely(run())
 
@@ -157,13 +158,6 @@ class SlackFacts:
         previous = view.get("previous_view_id")
         if refresh_previous and previous:
             await self.adapter._safely(self.client.views_update(view_id=previous, view=payload))
-
-
-def _number(body) -> int:
-    try:
-        return int(body["actions"][0].get("value", ""))
-    except (ValueError, KeyError, IndexError):
-        return 0
 
 
 def register_facts(adapter) -> SlackFacts:

@@ -7,6 +7,7 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.payloads import button_number, message_ref
 from bot.model import Form, FormErrors, Message, Screen
 from bot.slack.blocks import form_metadata, form_values, message_payload, screen_view
 from handlers import training
@@ -51,13 +52,13 @@ class SlackTraining:
         async def run() -> None:
             actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
             action = body["actions"][0]["action_id"]
-            result = await training.answer(self.svc, actor, action, _number(body))
+            result = await training.answer(self.svc, actor, action, button_number(body))
             if isinstance(result, Form):
                 # Remember the prompt, so it can say what was answered once the form is saved.
-                form = dataclasses.replace(result, metadata={**result.metadata, "message": _message_ref(body)})
+                form = dataclasses.replace(result, metadata={**result.metadata, "message": message_ref(body)})
                 await self.client.views_open(trigger_id=body["trigger_id"], view=await self.adapter._form_view(form))
             else:
-                await self._replace(_message_ref(body), result)
+                await self._replace(message_ref(body), result)
         await self.adapter._safely(run())
 
     async def on_manager_action(self, ack, body) -> None:
@@ -65,11 +66,11 @@ class SlackTraining:
 
         async def run() -> None:
             actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"])
-            result = await training.manager_action(self.svc, actor, body["actions"][0]["action_id"], _number(body))
+            result = await training.manager_action(self.svc, actor, body["actions"][0]["action_id"], button_number(body))
             if isinstance(result, Form):
                 await self.client.views_open(trigger_id=body["trigger_id"], view=await self.adapter._form_view(result))
                 return
-            ref = _message_ref(body)
+            ref = message_ref(body)
             if ref:
                 # The list stays as it is for the manager's other people; the outcome is said beside it.
                 await self.client.chat_postEphemeral(channel=ref["channel"], user=body["user"]["id"],
@@ -105,20 +106,6 @@ class SlackTraining:
             await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **message_payload(message))
         except SlackApiError as exc:
             log.info("could not update the training prompt: %s", exc.response.get("error"))
-
-
-def _number(body) -> int:
-    try:
-        return int(body["actions"][0].get("value", ""))
-    except (ValueError, KeyError, IndexError):
-        return 0
-
-
-def _message_ref(body) -> dict | None:
-    container = body.get("container") or {}
-    if container.get("type") == "message" and container.get("channel_id") and container.get("message_ts"):
-        return {"channel": container["channel_id"], "ts": container["message_ts"]}
-    return None
 
 
 def register_training(adapter) -> SlackTraining:
