@@ -147,7 +147,9 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "reference"),
         UniqueConstraint("org_id", "source_key"),
-        Index("ix_incidents_org_reported", "org_id", "reported_at"),
+        # The review counts by status and severity from the index alone (migration 0006).
+        Index("ix_incidents_org_reported_status", "org_id", "reported_at", "status", "severity"),
+        Index("ix_incidents_org_closed", "org_id", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
