@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     teams_login_url: str = Field(default=TEAMS_DEFAULT_LOGIN_URL, alias="LISBOT_TEAMS_LOGIN_URL")
     teams_openid_url: str = Field(default=TEAMS_DEFAULT_OPENID_URL, alias="LISBOT_TEAMS_OPENID_URL")
     teams_token_issuer: str = Field(default=TEAMS_DEFAULT_TOKEN_ISSUER, alias="LISBOT_TEAMS_TOKEN_ISSUER")
+    # Where people reach lisbot from a browser: documents in Teams are links to <public url>/documents/…
+    public_url: str | None = Field(default=None, alias="LISBOT_PUBLIC_URL")
+    document_link_days: int = Field(default=30, alias="LISBOT_DOCUMENT_LINK_DAYS", ge=1, le=365)
 
     @field_validator("slack_api_url")
     @classmethod
@@ -80,6 +83,16 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and parts.hostname in _LOOPBACK:
             return value  # a fake on this machine, in tests
         raise ValueError("must be an https URL")
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and parts.hostname in _LOOPBACK:
+            return value.rstrip("/")
+        raise ValueError("must be the https address where lisbot answers, e.g. https://lisbot.example.se")
 
     @field_validator("teams_org")
     @classmethod

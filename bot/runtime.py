@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 TEAMS_PATH = "/api/messages"
+DOCUMENTS_PATH = "/documents/{token}"
 
 
 class Runtime:
@@ -62,7 +63,7 @@ class Runtime:
 
             self._teams_http = httpx.AsyncClient(timeout=15.0)
             self.teams = TeamsAdapter(self.svc, self._teams_http)
-            transports["teams"] = TeamsTransport(self.settings, self.db, self.teams.api, self.teams.token)
+            transports["teams"] = TeamsTransport(self.settings, self.db, self.teams.api, self.teams.token, svc=self.svc)
         transport = transports["slack"] if list(transports) == ["slack"] else ByRecipient(transports, self._platform_of)
         self.deliverer = Deliverer(self.db, transport, self.clock, poll_seconds=self.poll_seconds)
         self.svc.wake_delivery = self.deliverer.wake
@@ -124,6 +125,7 @@ class Runtime:
             app.router.add_post(SLACK_PATH, self._slack_events)
         if self.teams is not None:
             app.router.add_post(TEAMS_PATH, self.teams.handle)
+            app.router.add_get(DOCUMENTS_PATH, self.teams.documents.serve)  # documents linked from Teams cards
         app.router.add_get("/healthz", self._health)
         return app
 

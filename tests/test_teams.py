@@ -584,8 +584,8 @@ def test_teams_package_refuses_a_plain_http_address(tmp_path, monkeypatch, capsy
 
 
 async def test_the_review_draft_reaches_the_coordinator_and_the_summary_the_leadership_channel(tbot):
-    """The draft and the leadership post arrive as cards with working buttons. Their documents are not
-    delivered to Teams (a bot needs SharePoint/Graph for files): those outbox rows fail with a clear error."""
+    """The draft and the leadership post arrive as cards with working buttons. Without LISBOT_PUBLIC_URL the
+    documents cannot be linked, and those outbox rows fail with a clear error (with it: test_teams_documents)."""
     from handlers import review
 
     await tbot.make_coordinator(tbot.sam)
@@ -598,7 +598,7 @@ async def test_the_review_draft_reaches_the_coordinator_and_the_summary_the_lead
     assert set(buttons) == {review.PUBLISH, review.REGENERATE}
     async with tbot.db.transaction() as session:
         files = [m for m in (await session.execute(select(OutboxMessage))).scalars() if m.payload.get("files")]
-    assert files and all(f.status == "failed" and "Teams" in f.last_error for f in files)
+    assert files and all(f.status == "failed" and "LISBOT_PUBLIC_URL" in f.last_error for f in files)
 
     # Erik may not publish; Sam may, and the summary goes to the leadership channel.
     status, answer = await tbot.teams.execute(tbot.erik, buttons[review.PUBLISH])

@@ -11,7 +11,10 @@ Where the person acts:
   dialog; the message extension "Rapportera incident" opens it directly (on a message: prefilled);
 - the dialog (task/fetch, task/submit) -> handlers.incidents, with the same validation and errors in it;
 - a card button (Action.Execute, adaptiveCard/action) -> handlers.followup / handlers.training; the
-  answer (a screen, or a form to fill in) replaces the card in place, for the person who pressed it.
+  answer (a screen, or a form to fill in) replaces the card in place, for the person who pressed it;
+- "fakta", "förbättring [text|lista]", "utbildning start" and "exportera [dataskydd]" -> the review's facts,
+  improvement proposals, a training campaign and the CSV exports, as in Slack. Documents are signed links to
+  lisbot itself (bot.teams.documents): a Teams bot cannot attach files without SharePoint and Graph.
 """
 
 from __future__ import annotations
@@ -33,15 +36,19 @@ from microsoft_teams.api import (
     CardTaskModuleTaskInfo, MessageActivityInput, TaskModuleContinueResponse, TaskModuleMessageResponse,
     TaskModuleResponse,
 )
-from microsoft_teams.cards import AdaptiveCard, SubmitAction, TextBlock
+from microsoft_teams.cards import AdaptiveCard, OpenUrlAction, SubmitAction, TextBlock
 from pydantic import ValidationError
 
 from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, Message, Screen
 from bot.teams import cards
 from bot.teams.auth import BotToken, InboundAuth, Unauthorized
+from bot.teams.documents import EXPORT_LINK_MINUTES, DocumentLinks, DocumentRoute, export_for, size_text
 from bot.teams.transport import api_client
-from handlers import assets, caselist, casefile, classification, followup, home, incidents, review, training
+from handlers import (
+    assets, caselist, casefile, classification, facts, followup, home, improvements, incidents, review,
+    training,
+)
 from handlers.incident_views import SHOW_ACTION, saved_screen
 from handlers.services import Services
 from storage.teams import (
@@ -68,6 +75,11 @@ TRAINING_WORDS = {"utbildning", "training"}
 CLASSIFICATION_WORDS = {"klassning", "klassa", "informationsklassning", "classification"}
 REVIEW_WORDS = {"genomgång", "genomgang", "review"}
 CHANNEL_WORDS = {"kanal", "kanal-id", "channel", "channel-id"}
+FACTS_WORDS = {"fakta", "facts"}
+PROPOSAL_WORDS = {"förbättring", "forbattring", "förbättringsförslag", "förslag", "improvement", "proposal"}
+EXPORT_WORDS = {"exportera", "export"}
+BREACH_WORDS = {"dataskydd", "personuppgiftsincidenter", "personuppgifter", "gdpr", "breaches", "breach"}
+EXPORT_ACTIONS = {home.EXPORT_INCIDENTS: "incidents", home.EXPORT_BREACHES: "breaches"}
 
 
 @dataclass
@@ -90,6 +102,8 @@ class TeamsAdapter:
         self._after = asyncio.Semaphore(AFTER_RESPONSE_AT_ONCE)
         self._tasks: set[asyncio.Task] = set()
         self.forms = self._form_specs()
+        self.links = DocumentLinks(self.settings)
+        self.documents = DocumentRoute(svc, self.links)
 
     # ---- the endpoint ----------------------------------------------------------------
 
@@ -224,8 +238,17 @@ class TeamsAdapter:
         elif first in CASES_WORDS:
             screen = await caselist.case_list_screen(self.svc, actor, caselist.parse_filter(self.svc, " ".join(words[1:])))
             reply = await self._screen_card(screen)
+        elif first in TRAINING_WORDS and words[1:2] == ["start"]:
+            reply = await self._training_start(actor)
         elif first in TRAINING_WORDS:
             reply = await self._screen_card(await training.status_screen(self.svc, actor))
+        elif first in FACTS_WORDS:
+            reply = await self._card_of(actor, await facts.menu(self.svc, actor,
+                                                                facts.parse_year(self.svc, " ".join(words[1:]))))
+        elif first in PROPOSAL_WORDS:
+            reply = await self._proposal(actor, activity, words)
+        elif first in EXPORT_WORDS:
+            reply = await self._export_card(actor, "breaches" if set(words[1:]) & BREACH_WORDS else "incidents")
         elif first in CLASSIFICATION_WORDS:
             result = await classification.overview(self.svc, actor, " ".join(words[1:]))
             reply = await self._screen_card(result)
@@ -236,6 +259,46 @@ class TeamsAdapter:
         else:
             reply = await self._screen_card(await home.home_screen(self.svc, actor))
         await self.send(activity, reply, summary=t("teams.summary"))
+
+    async def _training_start(self, actor: Actor) -> AdaptiveCard:
+        if await training.may_run_campaigns(self.svc, actor):
+            return await self._card_of(actor, training.start_form(self.svc, actor))
+        return await self._screen_card(training._screen(self.svc, actor.lang, "training.start.denied"))
+
+    async def _proposal(self, actor: Actor, activity, words: list[str]) -> AdaptiveCard:
+        """`förbättring` opens the form; `förbättring lista` is the coordinators' list; with text, it is sent."""
+        if len(words) == 1:
+            return await self._card_of(actor, improvements.proposal_form(self.svc, actor))
+        if len(words) == 2 and words[1] in improvements.LIST_WORDS:
+            return await self._screen_card(await improvements.list_screen(self.svc, actor))
+        result = await improvements.submit_proposal(self.svc, actor, after_first_word(activity.text or ""),
+                                                    source_key=f"teams:message:{activity.id}"[:64])
+        if isinstance(result, FormErrors):
+            text = next(iter(result.errors.values()))
+        else:
+            text = improvements.saved_text(self.svc, actor, result.proposal)
+        return cards.card([TextBlock(text=cards.markdown(text), wrap=True)])
+
+    async def _export_card(self, actor: Actor, which: str) -> AdaptiveCard:
+        """A CSV export as a link to lisbot (files cannot be attached in Teams without Graph), made for this
+        person when the link is followed, with their rights then; the link lives a few minutes."""
+        t = lambda key, **kw: self.svc.texts.t(actor.lang, key, **kw)  # noqa: E731
+        text = lambda value: cards.card([TextBlock(text=cards.markdown(value), wrap=True)])  # noqa: E731
+        export = await export_for(self.svc, actor, which)
+        if export is None:
+            return text(t("exports.breaches.denied"))
+        if not self.links.available:
+            return text(t("teams.documents.no_public_url"))
+        url, _ = self.links.export_link(which, actor, export.filename, self.svc.clock.now())
+        return cards.card([
+            TextBlock(text=cards.markdown(t("teams.documents.export_ready", title=export.title, rows=export.rows)),
+                      wrap=True),
+            TextBlock(text=cards.markdown(t("teams.documents.file", name=export.filename,
+                                            size=size_text(self.svc.texts, actor.lang, len(export.content)))),
+                      wrap=True, spacing="Small"),
+            TextBlock(text=cards.markdown(t("teams.documents.export_valid", minutes=EXPORT_LINK_MINUTES)),
+                      size="Small", is_subtle=True, wrap=True),
+        ], [OpenUrlAction(title=cards.plain(t("teams.documents.open", name=export.filename))[:60], url=url)])
 
     def report_prompt(self, actor: Actor) -> AdaptiveCard:
         t = lambda key, **kw: self.svc.texts.t(actor.lang, key, **kw)  # noqa: E731
@@ -328,6 +391,21 @@ class TeamsAdapter:
             return await self._answer(actor, await classification.overview(self.svc, actor))
         if verb in (review.PUBLISH, review.REGENERATE, review.DECIDE):
             return await self._review_action(actor, verb, number)
+        if verb in EXPORT_ACTIONS:
+            return _card_response(await self._export_card(actor, EXPORT_ACTIONS[verb]))
+        if verb in facts.ACTIONS:
+            value = str(data.get(cards.DATA_VALUE) or "")
+            if verb == facts.MENU_ACTION:
+                result = await facts.menu(self.svc, actor, facts.parse_year(self.svc, value))
+            elif verb == facts.SECTION_ACTION:
+                result = await facts.open_section(self.svc, actor, value)
+            else:
+                result = await facts.open_edit(self.svc, actor, value)
+            return await self._answer(actor, result)
+        if verb == improvements.LIST_ACTION:
+            return await self._answer(actor, await improvements.list_screen(self.svc, actor))
+        if verb == improvements.TRIAGE_ACTION:
+            return await self._answer(actor, await improvements.open_triage(self.svc, actor, number, from_list=False))
         return _dump(AdaptiveCardActionMessageResponse(value=self.svc.texts.t(actor.lang, "teams.unsupported")))
 
     async def _review_action(self, actor: Actor, verb: str, number: int) -> dict:
@@ -393,13 +471,14 @@ class TeamsAdapter:
 
     async def _answer(self, actor: Actor, result: Form | Screen | Message) -> dict:
         """A handler's answer as the card that replaces the pressed one."""
+        return _card_response(await self._card_of(actor, result))
+
+    async def _card_of(self, actor: Actor, result: Form | Screen | Message) -> AdaptiveCard:
         if isinstance(result, Form):
-            card = await self._form_card(actor, result, mode="execute", token=uuid.uuid4().hex)
-        elif isinstance(result, Screen):
-            card = await self._screen_card(result)
-        else:
-            card = await self._message_card(result)
-        return _card_response(card)
+            return await self._form_card(actor, result, mode="execute", token=uuid.uuid4().hex)
+        if isinstance(result, Screen):
+            return await self._screen_card(result)
+        return await self._message_card(result)
 
     async def _failure(self, activity) -> dict:
         lang = language_of(getattr(activity, "locale", None), self.settings.language)
@@ -488,6 +567,33 @@ class TeamsAdapter:
         for form_id in (assets.REVIEW_FORM, assets.EDIT_FORM, assets.START_FORM):
             specs[form_id] = Spec(classification_form, classification_submit)
         specs[review.DECISION_FORM] = Spec(decision_form, decision_submit)
+
+        async def facts_form(svc, actor, meta):
+            value = f"{meta.get('year', '')}:{meta.get('section', '')}:{meta.get('item', '')}"
+            return await _form_or_none(facts.open_edit(svc, actor, value))
+
+        async def facts_submit(svc, actor, form_id, meta, values, key):
+            return await facts.submit(svc, actor, form_id, meta, values, submission_key=key)
+
+        for form_id in facts.FORMS.values():
+            specs[form_id] = Spec(facts_form, facts_submit)
+
+        async def proposal_form(svc, actor, meta):
+            return improvements.proposal_form(svc, actor)
+
+        async def proposal_submit(svc, actor, form_id, meta, values, key):
+            result = await improvements.submit_proposal(svc, actor, values.get("text"), source_key=key)
+            return result if isinstance(result, FormErrors) else improvements.saved_screen(svc, actor, result.proposal)
+
+        async def triage_form(svc, actor, meta):
+            return await _form_or_none(improvements.open_triage(svc, actor, _number(meta.get("proposal")),
+                                                                from_list=bool(meta.get("list"))))
+
+        async def triage_submit(svc, actor, form_id, meta, values, key):
+            return await improvements.submit_triage(svc, actor, meta, values, submission_key=key)
+
+        specs[improvements.PROPOSAL_FORM] = Spec(proposal_form, proposal_submit)
+        specs[improvements.TRIAGE_FORM] = Spec(triage_form, triage_submit)
         return {form_id: _with_id(form_id, spec) for form_id, spec in specs.items()}
 
 
@@ -536,6 +642,15 @@ def command_words(text: str) -> list[str]:
     text = re.sub(r"<at>.*?</at>", " ", text)
     text = html.unescape(re.sub(r"<[^>]+>", " ", text))
     return [w.strip(".,!?:;/").lower() for w in text.split() if w.strip(".,!?:;/")]
+
+
+def after_first_word(text: str) -> str:
+    """What follows the command word, as typed (case and line breaks kept), without the bot's @mention."""
+    text = re.sub(r"<at>.*?</at>", " ", text)
+    text = html.unescape(re.sub(r"<br\s*/?>|</p>|</div>", "\n", text))
+    text = re.sub(r"<[^>]+>", "", text).strip()
+    parts = text.split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def message_text(payload) -> str | None:

@@ -1,24 +1,31 @@
 """Delivers outbox messages to Teams through the Bot Connector (the SDK's API client): Adaptive Card
 activities to a person's 1:1 chat with the bot (proactive, from the stored conversation reference) or to a
 channel. 429 waits as long as Retry-After says; 5xx and timeouts are retried; 403/404 and other refusals
-that another try cannot fix fail the message."""
+that another try cannot fix fail the message. Documents (the review's PDF and Word files) go as a card in reply
+to the message they belong to, with each file's name, size and a signed link to it (bot.teams.documents)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import httpx
 from microsoft_teams.api import Account, ApiClient, CreateConversationParams, MessageActivityInput
+from microsoft_teams.cards import AdaptiveCard, OpenUrlAction, TextBlock
 from microsoft_teams.common import Client, ClientOptions
 
+from bot.clock import SystemClock
 from bot.config import Settings
 from bot.delivery import NotYet, PermanentFailure, RetryLater
+from bot.i18n import Texts, format_datetime, language_of
 from bot.model import Message
+from bot.teams import cards
 from bot.teams.auth import BotToken
 from bot.teams.cards import mentions_in, message_card
+from bot.teams.documents import DocumentLinks, size_text
 from storage.db import Database
-from storage.models import OutboxMessage, Person
+from storage.models import OutboxMessage, Person, Review
 from storage.outbox import sent_message
 from storage.teams import conversation_of, names_by_slack_id, remember_personal_conversation
 
@@ -40,13 +47,15 @@ def api_client(settings: Settings, token: BotToken, http: httpx.AsyncClient) -> 
 
 
 class TeamsTransport:
-    def __init__(self, settings: Settings, db: Database, api: ApiClient, token: BotToken) -> None:
+    def __init__(self, settings: Settings, db: Database, api: ApiClient, token: BotToken, *, svc=None) -> None:
         self.settings, self.db, self.api, self.token = settings, db, api, token
+        self.clock = svc.clock if svc is not None else SystemClock()
+        self.texts = svc.texts if svc is not None else Texts(default_lang=settings.language)
+        self.links = DocumentLinks(settings)
 
     async def deliver(self, item: OutboxMessage) -> dict:
         if item.payload.get("files"):
-            # A bot cannot attach files in a Teams channel (that goes through SharePoint and Microsoft Graph).
-            raise PermanentFailure("Teams: documents are not delivered to Teams yet; fetch them with lisbot")
+            return await self._files(item)
         message = Message.from_dict(item.payload["message"])
         names = await self._names(message)
         activity = MessageActivityInput(summary=message.text[:250]).add_card(message_card(message, names))
@@ -98,6 +107,64 @@ class TeamsTransport:
             await remember_personal_conversation(session, row, resource.id, service_url=service_url,
                                                  tenant_id=person.teams_tenant_id or self.settings.teams_tenant_id)
         return resource.id, service_url
+
+    async def _files(self, item: OutboxMessage) -> dict:
+        """A bot cannot attach files in a Teams channel without SharePoint and Microsoft Graph: the documents
+        are links to lisbot itself, in a card answering the message they belong to."""
+        if not self.links.available:
+            raise PermanentFailure("Teams: LISBOT_PUBLIC_URL is not set, so documents cannot be linked; "
+                                   "see README, Connect to Teams")
+        async with self.db.transaction() as session:
+            parent = await sent_message(session, item.org_id, item.payload["thread_of"])
+        if parent is None or parent.status == "failed":
+            raise PermanentFailure("the message the files belong to was never sent")
+        if parent.status != "sent":
+            raise NotYet(5, "the message the files belong to is not sent yet")
+        result: dict[str, Any] = parent.result or {}
+        if result.get("platform") != PLATFORM:
+            raise PermanentFailure("the message the files belong to was not sent to Teams")
+        lang = await self._language(item)
+        card = await self._documents_card(item, lang, self.clock.now())
+        activity = MessageActivityInput(summary=cards.plain(item.payload.get("comment") or "")[:250]).add_card(card)
+        conversation_id = result["conversation_id"]
+        if item.recipient_kind == "channel":
+            conversation_id = f"{conversation_id};messageid={result['activity_id']}"  # in the post's thread
+        try:
+            sent = await self.api.from_service_url(result["service_url"]).conversations.reply_to_activity(
+                conversation_id, result["activity_id"], activity)
+        except httpx.HTTPError as exc:
+            raise self._classified(exc) from exc
+        return {"platform": PLATFORM, "conversation_id": conversation_id, "activity_id": sent.id,
+                "service_url": result["service_url"]}
+
+    async def _documents_card(self, item: OutboxMessage, lang: str, now: datetime) -> AdaptiveCard:
+        t = lambda key, **kw: self.texts.t(lang, key, **kw)  # noqa: E731
+        body, actions, expires = [], [], None
+        if item.payload.get("comment"):
+            body.append(TextBlock(text=cards.markdown(item.payload["comment"]), wrap=True))
+        async with self.db.transaction() as session:
+            for spec in item.payload["files"]:
+                review = await session.get(Review, spec["review_id"])
+                content = getattr(review, spec["format"], None) if review else None
+                if content is None:
+                    raise PermanentFailure("the document to link does not exist")
+                url, expires = self.links.review_link(review.id, spec["format"], spec["filename"], content, now)
+                body.append(TextBlock(text=cards.markdown(t("teams.documents.file", name=spec["filename"],
+                                                            size=size_text(self.texts, lang, len(content)))),
+                                      wrap=True, spacing="Small"))
+                actions.append(OpenUrlAction(title=cards.plain(t("teams.documents.open", name=spec["filename"]))[:60],
+                                             url=url))
+        if expires is not None:
+            body.append(TextBlock(text=cards.markdown(t("teams.documents.valid_until", at=format_datetime(
+                expires, self.settings.timezone))), size="Small", is_subtle=True, wrap=True))
+        return cards.card(body, actions)
+
+    async def _language(self, item: OutboxMessage) -> str:
+        if item.recipient_kind != "person":
+            return self.settings.language
+        async with self.db.transaction() as session:
+            person = await session.get(Person, int(item.recipient))
+        return language_of(person.locale if person else None, self.settings.language)
 
     async def _update(self, item: OutboxMessage, activity: MessageActivityInput) -> dict:
         async with self.db.transaction() as session:
