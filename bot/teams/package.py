@@ -36,6 +36,9 @@ def manifest(*, app_id: str, url: str, version: str = "1.0.0", developer: str = 
         {"title": "rapportera", "description": "Rapportera en incident (report an incident)"},
         {"title": "incidenter", "description": "Ärenden du får se (cases you may see)"},
         {"title": "utbildning", "description": "Årets obligatoriska utbildning (this year's training)"},
+        {"title": "förbättring", "description": "Skicka ett förbättringsförslag (send an improvement proposal)"},
+        {"title": "fakta", "description": "Fakta till ledningens genomgång (facts for the review)"},
+        {"title": "exportera", "description": "Incidentloggen som CSV; 'exportera dataskydd' (export the logs)"},
         {"title": "hjälp", "description": "Vad lisbot kan göra (what lisbot does)"},
     ]
     return {
