@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.model import (
@@ -14,12 +15,13 @@ from bot.model import (
 )
 from handlers import notify
 from handlers.access import is_personal_data
+from handlers.group_commit import GroupCommit
 from handlers.incident_views import receipt, security_notice
 from handlers.services import Services
 from storage import incidents as store
-from storage.incidents import NewIncident
-from storage.models import Incident, Person
-from storage.outbox import enqueue
+from storage.incidents import IncidentToStore, NewIncident
+from storage.models import Incident, IncidentEvent, Person
+from storage.outbox import enqueue_many
 
 FORM_ID = "incident_report"
 KINDS = ("infosec", "personal_data", "work_env", "other")
@@ -158,19 +160,35 @@ def _count(raw: Any, errors: dict, svc: Services, lang: str) -> int | None:
 
 
 async def submit_report(svc: Services, actor: Actor, values: dict[str, Any], *, source_key: str,
-                        link: str | None = None) -> Submitted | FormErrors:
+                        link: str | None = None, within: float | None = None) -> Submitted | FormErrors:
+    """Validate and store a report. With `within` seconds, a report that could not be stored in time is not
+    stored at all (TimeoutError), so "not saved, try again" is true when the person reads it."""
     now = svc.clock.now()
     parsed = parse_report(svc, actor.lang, values, now, link)
     if isinstance(parsed, FormErrors):
         return parsed
     try:
-        return await _store(svc, actor, parsed, source_key, now)
+        return await _writer(svc).submit(_Report(actor, parsed, source_key, now), within=within)
     except IntegrityError:
-        # The same submission raced itself (a double click, a retried request): the first one won.
+        # The same submission raced itself on another replica (a double click, a retried request): the first won.
         existing = await _find_existing(svc, actor, source_key)
         if existing is None:
             raise
         return Submitted(existing, created=False)
+
+
+@dataclass(frozen=True)
+class _Report:
+    actor: Actor
+    data: NewIncident
+    source_key: str
+    reported_at: datetime
+
+
+def _writer(svc: Services) -> GroupCommit[_Report, Submitted]:
+    if svc.report_writer is None:
+        svc.report_writer = GroupCommit(lambda reports: _store(svc, reports))
+    return svc.report_writer
 
 
 async def _find_existing(svc: Services, actor: Actor, source_key: str) -> Incident | None:
@@ -178,24 +196,44 @@ async def _find_existing(svc: Services, actor: Actor, source_key: str) -> Incide
         return await store.find_by_source(session, actor.org_id, source_key)
 
 
-async def _store(svc: Services, actor: Actor, data: NewIncident, source_key: str, now: datetime) -> Submitted:
+async def _store(svc: Services, reports: list[_Report]) -> list[Submitted]:
+    """Store reports that arrived together in one transaction, with their receipts and notices: stored means
+    announced, exactly once. A report seen before (same source key) is not stored again."""
+    keys = [(r.actor.org_id, r.source_key) for r in reports]
     async with svc.db.transaction() as session:
-        existing = await store.find_by_source(session, actor.org_id, source_key)
-        if existing is not None:
-            return Submitted(existing, created=False)
-        year = now.astimezone(svc.org_tz).year
-        reporter = await session.get(Person, actor.person_id)
-        incident = await store.create_incident(session, org_id=actor.org_id, reporter_id=actor.person_id, data=data,
-                                               source_key=source_key, reported_at=now, year=year,
-                                               department_id=reporter.department_id if reporter else None)
-        await store.add_event(session, incident, actor_id=actor.person_id, kind="reported", now=now)
-        # Receipt and notice are queued in the same transaction: stored means announced, exactly once.
-        await enqueue(session, org_id=actor.org_id, dedupe_key=f"incident:{incident.id}:receipt",
-                      recipient_kind="person", recipient=str(actor.person_id),
-                      payload={"message": receipt(svc, actor, incident).to_dict()}, now=now)
-        await notify.to_channel(session, svc, actor.org_id, svc.settings.security_channel,
-                                f"incident:{incident.id}:notice", security_notice(svc, incident, now=now))
-        if is_personal_data(incident):
-            await notify.inform_dpos(session, svc, incident)
-    svc.wake_delivery()
-    return Submitted(incident, created=True)
+        existing = await store.find_by_sources(session, keys)
+        fresh = {}
+        for key, report in zip(keys, reports):
+            if key not in existing:
+                fresh.setdefault(key, report)
+        reporters = {r.actor.person_id for r in fresh.values()}
+        departments = dict((await session.execute(
+            select(Person.id, Person.department_id).where(Person.id.in_(reporters)))).all()) if fresh else {}
+        created = dict(zip(fresh, await store.create_incidents(session, [
+            IncidentToStore(org_id=r.actor.org_id, reporter_id=r.actor.person_id, data=r.data, source_key=r.source_key,
+                            reported_at=r.reported_at, year=r.reported_at.astimezone(svc.org_tz).year,
+                            department_id=departments.get(r.actor.person_id))
+            for r in fresh.values()]))) if fresh else {}
+        messages = []
+        for key, incident in created.items():
+            report = fresh[key]
+            session.add(IncidentEvent(incident_id=incident.id, at=report.reported_at, actor_id=report.actor.person_id,
+                                      kind="reported", data={}))
+            messages.append(notify.person_message(incident.org_id, report.actor.person_id,
+                                                  f"incident:{incident.id}:receipt", receipt(svc, report.actor, incident)))
+            notice = notify.channel_message(incident.org_id, svc.settings.security_channel,
+                                            f"incident:{incident.id}:notice",
+                                            security_notice(svc, incident, now=report.reported_at))
+            if notice:
+                messages.append(notice)
+        await enqueue_many(session, messages, svc.clock.now())
+        for incident in created.values():
+            if is_personal_data(incident):
+                await notify.inform_dpos(session, svc, incident)
+    if created:
+        svc.wake_delivery()
+    results, answered = [], set()
+    for key in keys:
+        results.append(Submitted(existing.get(key) or created[key], created=key in created and key not in answered))
+        answered.add(key)
+    return results

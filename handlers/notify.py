@@ -34,13 +34,27 @@ async def to_person(session: AsyncSession, svc: Services, person: Person, key: s
 async def to_channel(session: AsyncSession, svc: Services, org_id: int, channel: str | None, key: str,
                      message: Message, *, update_of: str | None = None) -> bool:
     """Queue a channel message; with `update_of`, it replaces the message sent under that key instead."""
-    if not channel:
+    queued = channel_message(org_id, channel, key, message, update_of=update_of)
+    if queued is None:
         return False
+    return await enqueue(session, **queued, now=svc.clock.now())
+
+
+def channel_message(org_id: int, channel: str | None, key: str, message: Message, *,
+                    update_of: str | None = None) -> dict | None:
+    """An outbox row for a channel (for `enqueue`/`enqueue_many`); None when no channel is configured."""
+    if not channel:
+        return None
     payload = {"message": message.to_dict()}
     if update_of:
         payload["update_of"] = update_of
-    return await enqueue(session, org_id=org_id, dedupe_key=key, recipient_kind="channel", recipient=channel,
-                         payload=payload, now=svc.clock.now())
+    return {"org_id": org_id, "dedupe_key": key, "recipient_kind": "channel", "recipient": channel, "payload": payload}
+
+
+def person_message(org_id: int, person_id: int, key: str, message: Message) -> dict:
+    """An outbox row for one person, to be delivered at once (for `enqueue`/`enqueue_many`)."""
+    return {"org_id": org_id, "dedupe_key": key, "recipient_kind": "person", "recipient": str(person_id),
+            "payload": {"message": message.to_dict()}}
 
 
 async def inform_dpos(session, svc: Services, incident: Incident) -> None:

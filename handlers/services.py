@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -20,6 +20,8 @@ class Services:
     settings: Settings
     # Called after a transaction queued messages, so the sender does not wait for its next poll.
     wake_delivery: Callable[[], None] = field(default=lambda: None)
+    # Incident reports that arrive together are stored together (handlers.group_commit); made on first use.
+    report_writer: Any = None
 
     @property
     def org_tz(self) -> ZoneInfo:

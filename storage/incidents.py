@@ -28,18 +28,18 @@ class NewIncident:
     source_link: str | None = None
 
 
-async def next_reference_number(session: AsyncSession, org_id: int, series: str, year: int) -> int:
-    """Counts up inside the caller's transaction: a rollback gives the number back, so none is skipped,
-    and the row lock (PostgreSQL) or write lock (SQLite) means none is shared."""
+async def next_reference_number(session: AsyncSession, org_id: int, series: str, year: int, count: int = 1) -> int:
+    """Counts up inside the caller's transaction and returns the first of `count` numbers: a rollback gives
+    them back, so none is skipped, and the row lock (PostgreSQL) or write lock (SQLite) means none is shared."""
     await insert_ignore(session, ReferenceCounter, {"org_id": org_id, "series": series, "year": year, "last_value": 0},
                         ["org_id", "series", "year"])
     result = await session.execute(
         update(ReferenceCounter)
         .where(ReferenceCounter.org_id == org_id, ReferenceCounter.series == series, ReferenceCounter.year == year)
-        .values(last_value=ReferenceCounter.last_value + 1)
+        .values(last_value=ReferenceCounter.last_value + count)
         .returning(ReferenceCounter.last_value)
     )
-    return result.scalar_one()
+    return result.scalar_one() - count + 1
 
 
 def format_reference(series: str, year: int, number: int) -> str:
@@ -52,33 +52,70 @@ async def find_by_source(session: AsyncSession, org_id: int, source_key: str) ->
     )).scalar_one_or_none()
 
 
+async def find_by_sources(session: AsyncSession, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Incident]:
+    """The incidents already stored for these (organisation, source key) pairs, in one query."""
+    if not keys:
+        return {}
+    found = (await session.execute(select(Incident).where(
+        Incident.org_id.in_({org for org, _ in keys}), Incident.source_key.in_({key for _, key in keys})))).scalars()
+    return {(i.org_id, i.source_key): i for i in found if (i.org_id, i.source_key) in set(keys)}
+
+
+@dataclass(frozen=True)
+class IncidentToStore:
+    org_id: int
+    reporter_id: int
+    data: NewIncident
+    source_key: str
+    reported_at: datetime
+    year: int
+    department_id: int | None = None
+
+
 async def create_incident(session: AsyncSession, *, org_id: int, reporter_id: int, data: NewIncident,
                           source_key: str, reported_at: datetime, year: int,
                           department_id: int | None = None) -> Incident:
-    number = await next_reference_number(session, org_id, SERIES, year)
-    incident = Incident(
-        org_id=org_id,
-        reference=format_reference(SERIES, year, number),
-        reporter_id=reporter_id,
-        status="new",
-        description=data.description,
-        occurred_at=data.occurred_at,
-        discovered_at=data.discovered_at,
-        reported_at=reported_at,
-        asset_text=data.asset_text,
-        personal_data=data.personal_data,
-        sensitive_data=data.sensitive_data,
-        people_affected=data.people_affected,
-        injury=data.injury,
-        source_key=source_key,
-        source_link=data.source_link,
-        department_id=department_id,
-        last_activity_at=reported_at,
-        kinds=[IncidentKind(kind=k) for k in data.kinds],
-    )
-    session.add(incident)
+    return (await create_incidents(session, [IncidentToStore(org_id, reporter_id, data, source_key, reported_at,
+                                                             year, department_id)]))[0]
+
+
+async def create_incidents(session: AsyncSession, items: list[IncidentToStore]) -> list[Incident]:
+    """Store several incidents with one counter update per organisation and year and batched inserts.
+    Numbers follow the order of `items`; counters are taken in a fixed order so two writers never deadlock."""
+    wanted: dict[tuple[int, int], int] = {}
+    for item in items:
+        wanted[item.org_id, item.year] = wanted.get((item.org_id, item.year), 0) + 1
+    next_number = {}
+    for org_id, year in sorted(wanted):
+        next_number[org_id, year] = await next_reference_number(session, org_id, SERIES, year, wanted[org_id, year])
+    incidents = []
+    for item in items:
+        number = next_number[item.org_id, item.year]
+        next_number[item.org_id, item.year] = number + 1
+        data = item.data
+        incidents.append(Incident(
+            org_id=item.org_id,
+            reference=format_reference(SERIES, item.year, number),
+            reporter_id=item.reporter_id,
+            status="new",
+            description=data.description,
+            occurred_at=data.occurred_at,
+            discovered_at=data.discovered_at,
+            reported_at=item.reported_at,
+            asset_text=data.asset_text,
+            personal_data=data.personal_data,
+            sensitive_data=data.sensitive_data,
+            people_affected=data.people_affected,
+            injury=data.injury,
+            source_key=item.source_key,
+            source_link=data.source_link,
+            department_id=item.department_id,
+            last_activity_at=item.reported_at,
+            kinds=[IncidentKind(kind=k) for k in data.kinds],
+        ))
+    session.add_all(incidents)
     await session.flush()
-    return incident
+    return incidents
 
 
 async def incidents_reported_by(session: AsyncSession, org_id: int, reporter_id: int, limit: int = 20) -> list[Incident]:

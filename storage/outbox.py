@@ -7,11 +7,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, insert_ignore_many
 
 LEASE = timedelta(seconds=60)
 
@@ -24,6 +24,16 @@ async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipi
         "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": not_before or now,
         "created_at": now,
     }, ["org_id", "dedupe_key"])
+
+
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> int:
+    """`enqueue` for many messages in one statement; each dict has org_id, dedupe_key, recipient_kind,
+    recipient and payload. Returns how many were queued now."""
+    return await insert_ignore_many(session, OutboxMessage, [
+        {"org_id": m["org_id"], "dedupe_key": m["dedupe_key"], "recipient_kind": m["recipient_kind"],
+         "recipient": m["recipient"], "payload": m["payload"], "status": "pending", "attempts": 0,
+         "next_attempt_at": m.get("not_before") or now, "created_at": now}
+        for m in messages], ["org_id", "dedupe_key"])
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:
@@ -70,3 +80,25 @@ async def pending_count(session: AsyncSession) -> int:
 async def sent_message(session: AsyncSession, org_id: int, dedupe_key: str) -> OutboxMessage | None:
     return (await session.execute(select(OutboxMessage).where(
         OutboxMessage.org_id == org_id, OutboxMessage.dedupe_key == dedupe_key))).scalar_one_or_none()
+
+
+async def release(session: AsyncSession, message_id: int) -> None:
+    """Give a leased, unsent message back: due as before, free for any sender now."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(lease_until=None))
+
+
+async def record(session: AsyncSession, outcomes: list[tuple[Any, tuple, dict]]) -> None:
+    """Write a sender's outcomes, each (function of this module, args, kwargs), in one transaction; messages
+    marked sent go in one executemany, since a campaign marks thousands."""
+    sent = [args for update_, args, _ in outcomes if update_ is mark_sent]
+    if sent:
+        table = OutboxMessage.__table__
+        await session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                status="sent", sent_at=bindparam("b_sent_at", type_=table.c.sent_at.type),
+                result=bindparam("b_result", type_=table.c.result.type), lease_until=None,
+                attempts=table.c.attempts + 1),
+            [{"b_id": message_id, "b_sent_at": now, "b_result": result} for message_id, now, result in sent])
+    for update_, args, kwargs in outcomes:
+        if update_ is not mark_sent:
+            await update_(session, *args, **kwargs)

@@ -210,11 +210,11 @@ class SlackAdapter:
             actor = await self.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
             lang = actor.lang
             # Slack gives up after 3 seconds and shows the person an error; better to say "not saved, try again"
-            # ourselves (a rollback stores nothing; a retry of the same form is recognised by its view id).
-            result = await asyncio.wait_for(
-                incidents.submit_report(self.svc, actor, form_values(view), source_key=f"slack:view:{view['id']}",
-                                        link=form_metadata(view).get("link")),
-                timeout=SUBMIT_DEADLINE)
+            # ourselves (what missed the deadline is not stored; a retry of the same form is recognised by its
+            # view id).
+            result = await incidents.submit_report(self.svc, actor, form_values(view),
+                                                   source_key=f"slack:view:{view['id']}",
+                                                   link=form_metadata(view).get("link"), within=SUBMIT_DEADLINE)
         except Exception:  # noqa: BLE001 — whatever failed, the person keeps the form and is told
             log.exception("could not store an incident report")
             await ack(response_action="errors",

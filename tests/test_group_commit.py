@@ -1,0 +1,83 @@
+"""Group commit (handlers.group_commit): batching, isolation of a bad item, deadlines, cancelled callers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from handlers.group_commit import GroupCommit
+
+
+class Store:
+    """A write function that records every batch it is given and what it stored."""
+
+    def __init__(self, delay: float = 0.05, bad: set = frozenset()) -> None:
+        self.batches: list[list] = []
+        self.stored: list = []
+        self.delay, self.bad = delay, bad
+
+    async def write(self, items: list) -> list:
+        self.batches.append(list(items))
+        await asyncio.sleep(self.delay)
+        if self.bad & set(items):
+            raise ValueError(f"bad item among {items}")
+        self.stored.extend(items)
+        return [f"stored {item}" for item in items]
+
+
+async def test_writes_arriving_during_a_transaction_share_the_next_one():
+    store = Store()
+    writer = GroupCommit(store.write)
+    first = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.01)  # "a" is being written alone
+    rest = await asyncio.gather(*(writer.submit(x) for x in "bcd"))
+    assert await first == "stored a"
+    assert rest == ["stored b", "stored c", "stored d"]
+    assert store.batches == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_bad_item_fails_alone_and_the_others_are_stored():
+    store = Store(bad={"x"})
+    writer = GroupCommit(store.write)
+    blocker = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.01)
+    results = await asyncio.gather(*(writer.submit(x) for x in ("b", "x", "c")), return_exceptions=True)
+    await blocker
+    assert results[0] == "stored b" and results[2] == "stored c"
+    assert isinstance(results[1], ValueError)
+    assert sorted(store.stored) == ["a", "b", "c"]
+
+
+async def test_an_item_whose_time_ran_out_while_waiting_is_never_written():
+    store = Store(delay=0.2)
+    writer = GroupCommit(store.write)
+    blocker = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.01)
+    with pytest.raises(asyncio.TimeoutError):
+        await writer.submit("late", within=0.05)
+    await blocker
+    await asyncio.sleep(0.3)
+    assert "late" not in store.stored and all("late" not in batch for batch in store.batches)
+
+
+async def test_a_write_that_outlasts_the_deadline_is_abandoned():
+    store = Store(delay=0.5)
+    writer = GroupCommit(store.write)
+    with pytest.raises(asyncio.TimeoutError):
+        await writer.submit("slow", within=0.1)
+    await asyncio.sleep(0.6)
+    assert store.stored == []  # cancelled inside the write: a real transaction rolls back here
+
+
+async def test_a_cancelled_caller_is_skipped():
+    store = Store()
+    writer = GroupCommit(store.write)
+    blocker = asyncio.create_task(writer.submit("a"))
+    await asyncio.sleep(0.01)
+    gone = asyncio.create_task(writer.submit("gone"))
+    await asyncio.sleep(0.001)
+    gone.cancel()
+    assert await writer.submit("kept") == "stored kept"
+    await blocker
+    assert store.stored == ["a", "kept"]
