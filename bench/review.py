@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/review.py [--people 50000 --assets 10000 --incidents 100000]
                                      [--database sqlite] [--database postgresql://postgres@127.0.0.1:5432/postgres]
-                                     [--scales 0.1,1] [--runs 5] [--profile /tmp/review] [--what-if]
+                                     [--scales 0.1,1] [--runs 5] [--profile /tmp/review]
 
 For each database and each scale (default 1/10 and full) the run makes a fresh database (a temporary SQLite
 file, or `lisbot_bench_review` on the PostgreSQL server the URL names, dropped afterwards), migrates it with
@@ -10,7 +10,7 @@ file, or `lisbot_bench_review` on the PostgreSQL server the URL names, dropped a
 part's and not the generator's), times `handlers.review_data.gather` (the data part) `--runs` times after one
 cold run, counts the SQL statements it executes, measures its peak memory (tracemalloc, and peak RSS: VmHWM,
 see `rss_peak_mb`), breaks it down per step (time, statements, rows) and times `handlers.review.documents`
-once. `--what-if` also times sketches of the suggested changes (see `what_if`); bench/README.md has more.
+once. bench/README.md has more.
 
 Target (issue #6): about one second for the data part, and a statement count that does not grow with the data.
 """
@@ -475,18 +475,19 @@ def instrument(steps: Steps) -> None:
     import handlers.coverage as cov
     import handlers.review_data as rd
     import storage.assets as assets
+    import storage.coverage_queries as columns
     import storage.facts as facts
     import storage.review_queries as q
 
-    steps.wrap(rd.Scrubber, "__init__", "Scrubber(): regex of every person's name")
-    for name in ("incidents_per_year_and_kind", "incidents_per_month_and_kind", "incidents_by_status_and_severity",
-                 "personal_data_clocks", "work_environment_serious", "lessons_learned", "training_by_department",
-                 "training_campaign", "earlier_decisions"):
+    steps.wrap(rd.Scrubber, "__init__", "Scrubber(): a set of every person's name")
+    for name in ("incidents_per_month_and_kind", "incidents_by_status_and_severity", "personal_data_timeliness",
+                 "work_environment_serious", "lessons_learned", "training_by_department", "training_campaign",
+                 "earlier_decisions"):
         steps.wrap(q, name, f"q.{name}")
     steps.wrap(rd, "_classification", "_classification → coverage()")
-    for name in ("assets_of", "latest_classifications", "action_items_of", "continuity_plans_of", "department_names",
-                 "people_by_ids", "rounds_of", "requests_of_rounds"):
-        steps.wrap(assets, name, f"store.{name}")
+    for name in ("register", "action_counts", "round_count", "round_answers"):
+        steps.wrap(columns, name, f"q.{name}")
+    steps.wrap(assets, "department_names", "store.department_names")
     steps.wrap(cov, "routine", "coverage.routine")
     steps.wrap(rd, "_facts", "_facts → facts_for_review() + scrub")
     steps.wrap(rd, "facts_for_review", "facts_for_review")
@@ -527,7 +528,7 @@ def rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def measure(url: str, runs: int, profile: str | None, whatif: bool = False) -> dict:
+async def measure(url: str, runs: int, profile: str | None) -> dict:
     from sqlalchemy import event
 
     from bot.clock import FrozenClock
@@ -545,7 +546,7 @@ async def measure(url: str, runs: int, profile: str | None, whatif: bool = False
     out: dict = {"rss_base_mb": rss_now_mb()}
 
     async def once() -> tuple[float, int, dict]:
-        re.purge()  # the names regex is compiled afresh each time, as in a process compiling one review a year
+        re.purge()  # no compiled pattern carried over from the run before: each run pays as a first one would
         gc.collect()
         q0 = counter.n
         t0 = time.perf_counter()
@@ -607,196 +608,8 @@ async def measure(url: str, runs: int, profile: str | None, whatif: bool = False
         out["documents"] = {"markdown_kb": len(docs.markdown) / 1024, "pdf_kb": len(docs.pdf) / 1024,
                             "docx_kb": len(docs.docx) / 1024}
         out["rss_documents_mb"] = rss_peak_mb()
-        if whatif:  # last: it adds indexes to the benchmark's database
-            out["what_if"] = await what_if(svc, counter, runs, inputs)
     finally:
         await db.close()
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- what if (--what-if)
-# Sketches of two suggested changes, patched into the measuring process only (never into the project), to show
-# what they are worth. Both must give inputs identical to the project's; the run checks that.
-
-WORD = re.compile(r"\w+")
-
-
-class NameSetScrubber:
-    """review_data.Scrubber's contract (names of 4+ characters, whole words, any case, longest first, e-mail
-    addresses) with a set of names and a walk over each text's words, instead of one alternation of every name."""
-
-    def __init__(self, names: list[str], placeholder: str) -> None:
-        self.names = {n.strip().lower() for n in names if n and len(n.strip()) >= 4}
-        self.words = max((len(WORD.findall(n)) for n in self.names), default=0)
-        self.placeholder = placeholder
-
-    def __call__(self, text: str | None) -> str | None:
-        from handlers.review_data import EMAIL
-        if not text:
-            return text
-        text = EMAIL.sub(self.placeholder, text)
-        spans = [m.span() for m in WORD.finditer(text)]
-        low, out, pos, i = text.lower(), [], 0, 0
-        while i < len(spans):
-            for n in range(min(self.words, len(spans) - i), 0, -1):
-                start, end = spans[i][0], spans[i + n - 1][1]
-                if low[start:end] in self.names:
-                    out += [text[pos:start], self.placeholder]
-                    pos, i = end, i + n
-                    break
-            else:
-                i += 1
-        return "".join(out) + text[pos:]
-
-
-async def coverage_columns(session, org_id, today, *, rules, tz="Europe/Stockholm", since=None):
-    """handlers.coverage.coverage with the same loop, fed by column tuples from 7 joined queries instead of ORM
-    objects fetched in chunks of 500 ids (3 queries per 500 assets, 1 per 500 owners)."""
-    from sqlalchemy import and_, case, func, select
-    from zoneinfo import ZoneInfo
-
-    import handlers.coverage as cov
-    from storage import assets as store
-    from storage.models import (ActionItem, Asset, Classification, ClassificationRound, ContinuityPlan, Person,
-                                RoundRequest)
-
-    active = (Asset.org_id == org_id, Asset.active.is_(True))
-    assets = (await session.execute(select(
-        Asset.id, Asset.department_id, Asset.owner_id, Asset.personal_data, Asset.special_categories,
-        Asset.ropa_reference, Asset.continuity_relevant).where(*active))).all()
-    rn = func.row_number().over(partition_by=Classification.asset_id,
-                                order_by=(Classification.classified_on.desc(), Classification.id.desc()))
-    ranked = (select(Classification.asset_id, Classification.confidentiality, Classification.integrity,
-                     Classification.availability, Classification.next_review, rn.label("rn"))
-              .join(Asset, Asset.id == Classification.asset_id).where(*active).subquery())
-    latest = {r.asset_id: r for r in await session.execute(select(ranked).where(ranked.c.rn == 1))}
-    overdue = case((and_(ActionItem.due < today, ActionItem.status.in_(store.OPEN_ACTION_STATUSES)), 1), else_=0)
-    actions = (await session.execute(select(ActionItem.status, func.count(), func.sum(overdue))
-                                     .join(Asset, Asset.id == ActionItem.asset_id).where(*active)
-                                     .group_by(ActionItem.status))).all()
-    plans = {r.asset_id: r for r in await session.execute(
-        select(ContinuityPlan.asset_id, ContinuityPlan.has_plan, ContinuityPlan.last_exercised)
-        .join(Asset, Asset.id == ContinuityPlan.asset_id).where(*active))}
-    names = await store.department_names(session, org_id)
-    owners = {r.id: r for r in await session.execute(
-        select(Person.id, Person.active, Person.slack_user_id, Person.teams_user_id)
-        .where(Person.id.in_(select(Asset.owner_id).where(*active))))}
-
-    result = cov.Coverage(today=today, assets=len(assets), rules=rules)
-    departments: dict = {}
-    for asset in assets:
-        current = latest.get(asset.id)
-        state = cov.state_of(current, today, rules)
-        dep = departments.setdefault(asset.department_id, cov.DepartmentCoverage(names.get(asset.department_id)))
-        dep.assets += 1
-        if state in ("valid", "due_soon"):
-            result.valid += 1
-            dep.valid += 1
-        if state == "due_soon":
-            result.due_soon += 1
-        elif state == "overdue":
-            result.overdue += 1
-        elif state == "unclassified":
-            result.unclassified += 1
-        if current is not None:
-            result.classified += 1
-            for aspect in cov.ASPECTS:
-                result.levels[aspect][getattr(current, aspect)] += 1
-        if rules.needs_continuity(asset, current):
-            result.continuity_needed += 1
-            plan = plans.get(asset.id)
-            if plan is not None and plan.has_plan:
-                result.continuity_present += 1
-                if rules.exercised(plan, today):
-                    result.continuity_exercised += 1
-        if asset.personal_data:
-            result.personal_data += 1
-            if not (asset.ropa_reference or "").strip():
-                result.personal_data_without_ropa += 1
-        if asset.special_categories:
-            result.special_categories += 1
-        if asset.owner_id is None:
-            result.without_owner += 1
-        elif not cov.reachable(owners.get(asset.owner_id)):
-            result.owner_unreachable += 1
-    for status, n, late in actions:
-        result.actions[status] = result.actions.get(status, 0) + n
-        result.actions_overdue += int(late or 0)
-    for dep in departments.values():
-        dep.valid_share = cov._share(dep.valid, dep.assets)
-    ordered = sorted(departments.values(), key=lambda d: (d.department is None, (d.department or "").casefold()))
-    result.by_department = {d.department or "": d for d in ordered}
-    result.valid_share = cov._share(result.valid, result.assets)
-    result.actions_total = sum(result.actions.values())
-    result.actions_closed = result.actions["done"] + result.actions["risk_accepted"]
-
-    zone = ZoneInfo(tz)
-    since = since or cov.add_months(today, -12)
-    start = datetime.combine(since, datetime.min.time(), zone)
-    where = (ClassificationRound.org_id == org_id, ClassificationRound.started_at >= start)
-    routine = cov.Routine(since=since, rounds=(await session.execute(
-        select(func.count()).select_from(ClassificationRound).where(*where))).scalar_one())
-    for answered_at, due in await session.execute(
-            select(RoundRequest.answered_at, ClassificationRound.due)
-            .join(ClassificationRound, ClassificationRound.id == RoundRequest.round_id).where(*where)):
-        if answered_at is not None:
-            if answered_at.astimezone(zone).date() <= due:
-                routine.on_time += 1
-            else:
-                routine.late += 1
-        elif due < today:
-            routine.missing += 1
-        else:
-            routine.pending += 1
-    routine.asked = routine.on_time + routine.late + routine.missing
-    routine.on_time_share = cov._share(routine.on_time, routine.asked)
-    result.routine = routine
-    return result
-
-
-WHAT_IF_INDEXES = (  # created in the benchmark's own database only
-    "CREATE INDEX bench_ix_incidents_org_closed ON incidents (org_id, closed_at)",
-    "CREATE INDEX bench_ix_incidents_org_reported_cover ON incidents (org_id, reported_at, status, severity)",
-)
-
-
-async def what_if(svc, counter: Counter, runs: int, baseline: dict) -> dict:
-    from sqlalchemy import text
-
-    import handlers.review_data as rd
-
-    async def timed() -> tuple[list[float], int, dict]:
-        times, inputs, q0 = [], None, counter.n
-        for _ in range(runs):
-            re.purge()
-            gc.collect()
-            t0 = time.perf_counter()
-            inputs = await rd.gather(svc, ORG, YEAR)
-            times.append(time.perf_counter() - t0)
-        return times, (counter.n - q0) // runs, inputs
-
-    out: dict = {}
-    saved = rd.Scrubber, rd.coverage
-    rd.Scrubber, rd.coverage = NameSetScrubber, coverage_columns
-    try:
-        await rd.gather(svc, ORG, YEAR)
-        out["times"], out["count"], inputs = await timed()
-        out["same"] = inputs == baseline
-        gc.collect()
-        tracemalloc.start()
-        await rd.gather(svc, ORG, YEAR)
-        out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        async with svc.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for ddl in WHAT_IF_INDEXES:
-                await conn.execute(text(ddl))
-            await conn.execute(text("ANALYZE" if svc.db.is_sqlite else "VACUUM ANALYZE incidents"))
-        await rd.gather(svc, ORG, YEAR)
-        out["times_indexed"], _, inputs = await timed()
-        out["same_indexed"] = inputs == baseline
-    finally:
-        rd.Scrubber, rd.coverage = saved
     return out
 
 
@@ -824,18 +637,15 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_child(url: str, runs: int, profile: str | None, whatif: bool) -> dict:
+def run_child(url: str, runs: int, profile: str | None) -> dict:
     cmd = [sys.executable, __file__, "--_measure", url, "--runs", str(runs)]
     if profile:
         cmd += ["--profile", profile]
-    if whatif:
-        cmd += ["--what-if"]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def one_database(target: str, sizes: list[tuple[float, int, int, int]], runs: int, profile: str | None,
-                 whatif: bool) -> None:
+def one_database(target: str, sizes: list[tuple[float, int, int, int]], runs: int, profile: str | None) -> None:
     is_pg = target != "sqlite"
     label = "PostgreSQL" if is_pg else "SQLite (temp file)"
     results = []
@@ -856,7 +666,7 @@ def one_database(target: str, sizes: list[tuple[float, int, int, int]], runs: in
                   file=sys.stderr, flush=True)
             load_before = load()
             prof = f"{profile}-{'pg' if is_pg else 'sqlite'}-{scale:g}.prof" if profile else None
-            res = run_child(url, runs, prof, whatif)
+            res = run_child(url, runs, prof)
             res.update(scale=scale, people=people, assets=assets, incidents=incidents, rows=rows, gen_s=gen_s,
                        load_before=load_before, load_after=load())
             if not is_pg:
@@ -909,19 +719,6 @@ def report(label: str, results: list[dict], runs: int) -> None:
     print(f"query count {verdict}"
           f"; data part at scale {results[-1]['scale']:g}: {best:.2f} s (min) — "
           f"{'within' if best <= 1.2 else 'MISSES'} the ~1 s target")
-    if all(r.get("what_if") for r in results):
-        print(f"\n--- {label}: what if (sketches in this file, patched into the measuring process only) ---")
-        lines.clear()
-        row("", heads)
-        row("set scrubber + column coverage: min (s)", [f"{min(r['what_if']['times']):.3f}" for r in results])
-        row("  median (s)", [f"{statistics.median(r['what_if']['times']):.3f}" for r in results])
-        row("  SQL statements per gather", [r["what_if"]["count"] for r in results])
-        row("  tracemalloc peak (MB)", [f"{r['what_if']['traced_peak_mb']:.1f}" for r in results])
-        row("  inputs identical to the project's", [str(r["what_if"]["same"]) for r in results])
-        row("+ 2 incident indexes: min (s)", [f"{min(r['what_if']['times_indexed']):.3f}" for r in results])
-        row("  median (s)", [f"{statistics.median(r['what_if']['times_indexed']):.3f}" for r in results])
-        row("  inputs identical to the project's", [str(r["what_if"]["same_indexed"]) for r in results])
-        print("\n".join(lines))
     print("sanity:", "; ".join(f"scale {r['scale']:g}: {r['check']}" for r in results))
 
     # Per step, from one instrumented run per scale (wrapping costs a little; totals shown).
@@ -965,12 +762,10 @@ def main() -> None:
     ap.add_argument("--scales", default="0.1,1", help="fractions of the sizes to run at (default 0.1,1)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs of the data part after a cold one")
     ap.add_argument("--profile", help="write a cProfile of one gather per run to PREFIX-<db>-<scale>.prof")
-    ap.add_argument("--what-if", action="store_true",
-                    help="also time gather with sketches of the suggested changes patched in (this process only)")
     ap.add_argument("--_measure", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._measure:
-        print(json.dumps(asyncio.run(measure(args._measure, args.runs, args.profile, args.what_if))))
+        print(json.dumps(asyncio.run(measure(args._measure, args.runs, args.profile))))
         return
     sizes = [(s, max(1, round(args.people * s)), max(1, round(args.assets * s)), max(1, round(args.incidents * s)))
              for s in (float(x) for x in args.scales.split(","))]
@@ -979,7 +774,7 @@ def main() -> None:
     for target in args.database or ["sqlite"]:
         if target != "sqlite" and not target.startswith(("postgresql", "postgres")):
             ap.error(f"--database: 'sqlite' or a postgresql:// URL, not {target!r}")
-        one_database(target, sizes, args.runs, args.profile, args.what_if)
+        one_database(target, sizes, args.runs, args.profile)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -67,25 +67,25 @@ def year_bounds(year: int, tz) -> tuple[datetime, datetime]:
 async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
     now = svc.clock.now()
     start, end = year_bounds(year, svc.org_tz)
-    trend_start, _ = year_bounds(year - 2, svc.org_tz)
+    months = q.month_starts(year - 2, year, svc.org_tz)  # the trend's three years, month by month
     async with svc.db.transaction() as session:
         org = await session.get(Organisation, org_id)
         names = list((await session.execute(select(Person.name).where(Person.org_id == org_id))).scalars())
         scrub = Scrubber(names, svc.texts.t(svc.org_lang, "review.scrubbed"))
-        per_year = await q.incidents_per_year_and_kind(session, org_id, trend_start, end)
-        per_month = await q.incidents_per_month_and_kind(session, org_id, start, end)
+        per_month = await q.incidents_per_month_and_kind(session, org_id, months)
         by_status = await q.incidents_by_status_and_severity(session, org_id, start, end)
-        clocks = await q.personal_data_clocks(session, org_id, start, end)
+        timeliness = await q.personal_data_timeliness(session, org_id, start, end, now, GDPR_HOURS)
         serious, serious_reported = await q.work_environment_serious(session, org_id, start, end)
         lessons = await q.lessons_learned(session, org_id, start, end)
-        training_now = await q.training_by_department(session, org_id, year)
-        training_before = await q.training_by_department(session, org_id, year - 1)
+        training_rows = await q.training_by_department(session, org_id, (year - 1, year))
         campaign = await q.training_campaign(session, org_id, year)
         decisions = await q.earlier_decisions(session, org_id, year)
         classification = await _classification(svc, session, org_id, now.astimezone(svc.org_tz).date())
         facts = await _facts(svc, session, org_id, year, scrub)
-    incidents = _incidents(year, per_year, per_month, by_status, clocks, now, serious, serious_reported,
+    incidents = _incidents(year, per_month, by_status, timeliness, serious, serious_reported,
                            [scrub(t) for t in lessons])
+    training_now = [row[1:] for row in training_rows if row[0] == year]
+    training_before = [row[1:] for row in training_rows if row[0] == year - 1]
     training = _training(training_now, training_before, campaign)
     inputs = {
         "year": year,
@@ -102,13 +102,16 @@ async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
     return inputs
 
 
-def _incidents(year, per_year, per_month, by_status, clocks, now, serious, serious_reported, lessons) -> dict:
-    trend = {str(y): {k: 0 for k in KINDS} for y in (year - 2, year - 1, year)}
-    for y, kind, n in per_year:
-        trend.setdefault(str(y), {k: 0 for k in KINDS})[kind] = n
+def _incidents(year, per_month, by_status, timeliness, serious, serious_reported, lessons) -> dict:
+    """`per_month` counts by index into the local months of year - 2 .. year (see q.month_starts)."""
+    years = (year - 2, year - 1, year)
+    trend = {str(y): {k: 0 for k in KINDS} for y in years}
     months = {k: [0] * 12 for k in KINDS}
-    for month, kind, n in per_month:
-        months[kind][month - 1] = n
+    for index, kind, n in per_month:
+        y, month = years[index // 12], index % 12
+        trend[str(y)][kind] = trend[str(y)].get(kind, 0) + n
+        if y == year:
+            months.setdefault(kind, [0] * 12)[month] = n
     statuses: dict[str, int] = {}
     severities = {str(s): 0 for s in (1, 2, 3, 4)}
     severities["none"] = 0
@@ -120,16 +123,8 @@ def _incidents(year, per_year, per_month, by_status, clocks, now, serious, serio
             continue
         total += n
         severities[str(severity) if severity else "none"] += n
-    timeliness = {"on_time": 0, "late": 0, "overdue_open": 0, "running": 0, "closed_undecided": 0}
-    for discovered, decision, decided_at, notified_at, status in clocks:
-        deadline = discovered + timedelta(hours=GDPR_HOURS)
-        settled_at = notified_at if notified_at else (decided_at if decision == "no" else None)
-        if settled_at is not None:
-            timeliness["on_time" if settled_at <= deadline else "late"] += 1
-        elif status in ("closed",):
-            timeliness["closed_undecided"] += 1
-        else:
-            timeliness["overdue_open" if now > deadline else "running"] += 1
+    timeliness = {key: timeliness.get(key, 0)
+                  for key in ("on_time", "late", "overdue_open", "running", "closed_undecided")}
     open_cases = sum(n for s, n in statuses.items() if s not in ("closed", "not_incident"))
     return {"total": total, "not_incident": not_incident, "open": open_cases, "by_year": trend,
             "by_month": months, "by_status": statuses, "by_severity": severities,
