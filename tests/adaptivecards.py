@@ -1,4 +1,8 @@
-"""A JSON Schema for the part of Adaptive Cards 1.5 that lisbot uses, and a validator for it.
+"""Adaptive Card validation for the tests: the official Adaptive Card schema 1.5, and a stricter subset.
+
+Every card is checked against the official schema (tests/schemas/adaptive-card-1.5.json, from
+microsoft/AdaptiveCards, MIT; where it came from is in tests/schemas/README.md), with jsonschema's draft-6
+validator, as the schema declares. Beside it, a JSON Schema for the part of Adaptive Cards 1.5 that lisbot uses:
 
 Written for these tests from the published Adaptive Cards 1.5 schema (adaptivecards.io/schemas/1.5.0):
 the same element and property names, enums, required properties and `additionalProperties: false`,
@@ -12,9 +16,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft6Validator, Draft7Validator
 
 TEAMS_CARD_MAX_BYTES = 28 * 1024
 
@@ -128,10 +133,24 @@ SCHEMA = {
 _VALIDATOR = Draft7Validator(SCHEMA)
 Draft7Validator.check_schema(SCHEMA)
 
+OFFICIAL_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "adaptive-card-1.5.json").read_text("utf-8"))
+Draft6Validator.check_schema(OFFICIAL_SCHEMA)
+_OFFICIAL = Draft6Validator(OFFICIAL_SCHEMA)
+
+
+def official_problems(card: dict[str, Any]) -> list[str]:
+    """What the official Adaptive Card 1.5 schema says is wrong, deepest first (its anyOf hides the cause)."""
+    found = []
+    for error in _OFFICIAL.iter_errors(card):
+        deepest = max([error, *error.context], key=lambda e: len(e.absolute_path)) if error.context else error
+        found.append(f"official schema: {'/'.join(map(str, deepest.absolute_path)) or '(card)'}: {deepest.message}")
+    return found
+
 
 def card_problems(card: dict[str, Any]) -> list[str]:
-    """Everything wrong with a card: schema violations (by JSON path), duplicate input ids, Teams' limits."""
-    problems = [f"{'/'.join(map(str, e.absolute_path)) or '(card)'}: {e.message}"
+    """Everything wrong with a card: the official schema's and the subset's violations (by JSON path), duplicate
+    input ids, Teams' limits."""
+    problems = official_problems(card) + [f"{'/'.join(map(str, e.absolute_path)) or '(card)'}: {e.message}"
                 for e in sorted(_VALIDATOR.iter_errors(card), key=lambda e: list(map(str, e.absolute_path)))]
     ids = [e.get("id") for e in card.get("body", []) if isinstance(e, dict) and e.get("type", "").startswith("Input.")]
     if len(ids) != len(set(ids)):
