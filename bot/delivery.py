@@ -1,28 +1,41 @@
 """Drains the outbox: delivers each queued message once, at the pace the platform allows.
 
-The database is the truth. A 429 pauses sending for as long as the platform asks; a transient failure
-is retried with backoff; a permanent one (no such channel, a rejected payload) is marked failed and
-logged for an admin. Several replicas may run this: rows are leased, so each is sent by one of them.
+The database is the truth. Messages are leased in small batches and sent by a few workers, each send spaced
+by a pacer that learns the platform's rate from its 429s (bot/pacing.py). A 429 pauses the sends; the
+messages it held back stay leased in memory and go out when the pause ends (a long pause hands them back to
+the database instead). A transient failure is retried with backoff; a permanent one (no such channel, a
+rejected payload) is marked failed and logged for an admin. Each accepted send is recorded at once, in small
+groups, so a crash repeats at most the few sends in flight. Several replicas may run this: rows are leased,
+so each is sent by one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
-from typing import Awaitable, Callable, Protocol
+import time
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.pacing import Pacer
+from storage import outbox
 from storage.db import Database
 from storage.models import OutboxMessage
-from storage import outbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 50
-CONCURRENCY = 8  # messages in flight at once; Slack's limits, not ours, should set the pace
+BATCH = 50  # rows leased per claim at least; more when the platform allows more a second
+MAX_BATCH = 250
+CONCURRENCY = 8  # sends in flight at once; the pacer, not this, sets the pace
 POLL_SECONDS = 2.0
 MAX_BACKOFF = timedelta(minutes=30)
+HOLD_SECONDS = 15.0  # a rate-limit pause up to this long keeps its messages in memory; longer ones go back to the table
+TIER_BURST = 10.0  # seconds of a published tier that may go at once
+LEASE_MARGIN = timedelta(seconds=20)  # a held message whose lease ends sooner is not sent: it goes back to the table
 
 
 class RetryLater(Exception):
@@ -46,7 +59,11 @@ class PermanentFailure(Exception):
 class Transport(Protocol):
     async def deliver(self, message: OutboxMessage) -> dict:
         """Send one message; return what is needed to refer to it later (channel, ts). Raise RetryLater,
-        PermanentFailure, or anything else for a transient failure."""
+        PermanentFailure, or anything else for a transient failure.
+
+        Optional, when a transport has them: `lane(message) -> str` (messages in one lane share a rate limit),
+        `async prepare(messages)` (look up what a batch needs in one go), `async record(session)` (write what
+        sending taught, e.g. DM channels, in the transaction that marks messages sent), `async close()`."""
 
 
 class ByRecipient:
@@ -63,44 +80,74 @@ class ByRecipient:
             raise PermanentFailure(f"{platform} is not connected")
         return await transport.deliver(message)
 
+    async def prepare(self, messages: list[OutboxMessage]) -> None:
+        for transport in self.transports.values():
+            await _optional(transport, "prepare", messages)
+
+    async def record(self, session: AsyncSession) -> None:
+        for transport in self.transports.values():
+            await _optional(transport, "record", session)
+
+    async def close(self) -> None:
+        for transport in self.transports.values():
+            await _optional(transport, "close")
+
+
+async def _optional(transport: Any, name: str, *args) -> None:
+    method = getattr(transport, name, None)
+    if method is not None:
+        await method(*args)
+
 
 class Deliverer:
-    def __init__(self, db: Database, transport: Transport, clock: Clock, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, db: Database, transport: Transport, clock: Clock, *, poll_seconds: float = POLL_SECONDS,
+                 rates: dict[str, float] | None = None) -> None:
+        """`rates`: sends a second per lane where known (e.g. a method's tier); other lanes learn theirs."""
         self.db, self.transport, self.clock = db, transport, clock
         self.poll_seconds = poll_seconds
+        self._rates = dict(getattr(transport, "rates", {}) if rates is None else rates)
+        self._pacers: dict[str, Pacer] = {}
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._never = asyncio.Event()  # a single pass (drain_once) is not stopped half-way
         self._task: asyncio.Task | None = None
-        self._paused_until = None
-        self._stopping = False
+        self._paused_until: datetime | None = None  # on self.clock: what the table is told while a 429 lasts
+        self._held: deque[OutboxMessage] = deque()  # leased to us, not yet sent
+        self._claiming: asyncio.Task | None = None
+        self._outcomes: list[tuple[Callable, tuple, dict]] = []  # (outbox function, args, kwargs) to record
+        self._outcome_ready = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="lisbot-delivery")
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Let the batch in flight finish and be recorded (a message Slack accepted must be marked sent, or the
-        next process sends it again); then stop. Bounded, so a hung call cannot hold up a shutdown."""
+        """Let the sends in flight finish and be recorded (a message Slack accepted must be marked sent, or the
+        next process sends it again), hand the unsent leased ones back, then stop. Bounded, so a hung call
+        cannot hold up a shutdown."""
+        self._stop.set()
         if self._task:
-            self._stopping = True
             self._wake.set()
             await asyncio.wait({self._task}, timeout=grace)
             if not self._task.done():
                 self._task.cancel()
                 await asyncio.wait({self._task}, timeout=5)
             self._task = None
+        await _optional(self.transport, "close")
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             try:
-                handled = await self.drain_once()
+                handled = await self._pump(once=False)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 — the loop must outlive a database hiccup
                 log.exception("delivery: could not drain the outbox; will try again")
                 handled = 0
-            if handled == 0 and not self._stopping:
+            if handled == 0 and not self._stop.is_set():
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
                 except asyncio.TimeoutError:
@@ -116,45 +163,156 @@ class Deliverer:
         return self.poll_seconds
 
     async def drain_once(self) -> int:
-        """Deliver what is due now, several at a time. Returns how many messages were handled."""
-        now = self.clock.now()
-        if self._paused_until and now < self._paused_until:
-            return 0
-        async with self.db.transaction() as session:
-            batch = await outbox.claim_due(session, now, BATCH)
-        if not batch:
-            return 0
-        gate = asyncio.Semaphore(CONCURRENCY)
+        """One pass: lease what is due now, send it, record every outcome. Returns how many messages were handled.
+        (The loop does the same without stopping between batches.)"""
+        return await self._pump(once=True)
 
-        async def attempt(message: OutboxMessage) -> tuple:
-            async with gate:
-                return await self._attempt(message)
-        outcomes = await asyncio.gather(*(attempt(m) for m in batch))
+    # ---- the pump: claims, workers, recorder ------------------------------------------------------------------
+
+    async def _pump(self, *, once: bool) -> int:
+        if self._paused_until and self.clock.now() < self._paused_until:
+            return 0
+        if not await self._claim():
+            return 0
+        self._recording_over = False
+        recorder = asyncio.create_task(self._recorder(), name="lisbot-delivery-recorder")
+        handled, ended = [0], []
+        if self._outcomes:
+            self._outcome_ready.set()  # left by a pass whose last write failed
+        try:
+            ended = await asyncio.gather(*(self._worker(once, handled) for _ in range(CONCURRENCY)),
+                                         return_exceptions=True)
+        finally:
+            if self._claiming:
+                ended += await asyncio.gather(self._claiming, return_exceptions=True)
+                self._claiming = None
+            self._give_back()
+            self._recording_over = True
+            self._outcome_ready.set()
+            await recorder
+        for error in ended:
+            if isinstance(error, BaseException):
+                raise error
+        return handled[0]
+
+    async def _claim(self) -> int:
+        """Lease the next batch into memory."""
         async with self.db.transaction() as session:
-            for message, (update, args, kwargs) in zip(batch, outcomes):
-                await update(session, message.id, *args, **kwargs)
+            batch = await outbox.claim_due(session, self.clock.now(), self._batch_size())
+        if batch:
+            await _optional(self.transport, "prepare", batch)
+            self._held.extend(batch)
         return len(batch)
 
-    async def _attempt(self, message: OutboxMessage) -> tuple:
-        """Send one message; return how to record the outcome: (outbox function, args, kwargs)."""
-        if self._paused_until and self.clock.now() < self._paused_until:
-            # Another message of this batch was told to slow down: this one waits with it.
-            return outbox.reschedule, (self._paused_until, "waiting out a rate limit"), {"count_attempt": False}
-        try:
-            result = await self.transport.deliver(message)
-        except RetryLater as exc:
-            at = self.clock.now() + timedelta(seconds=exc.seconds)
-            self._paused_until = max(self._paused_until or at, at)
-            log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
-            return outbox.reschedule, (at, str(exc)), {"count_attempt": False}
-        except NotYet as exc:
-            return outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)), {"count_attempt": False}
-        except PermanentFailure as exc:
-            log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
-            return outbox.mark_failed, (str(exc),), {}
-        except Exception as exc:  # noqa: BLE001 — network errors, 5xx, timeouts: all worth another try
-            backoff = min(timedelta(seconds=5 * 2 ** min(message.attempts, 10)), MAX_BACKOFF)
-            log.warning("delivery: message %s failed (%s), retrying in %s", message.id, exc, backoff)
-            return (outbox.reschedule, (self.clock.now() + backoff, f"{type(exc).__name__}: {exc}"),
-                    {"count_attempt": True})
-        return outbox.mark_sent, (self.clock.now(), result), {}
+    def _batch_size(self) -> int:
+        """About a second of sends at the known rate: small, so few rows wait leased when a process dies."""
+        rate = max((p.rate or 0.0 for p in self._pacers.values()), default=0.0)
+        return max(BATCH, min(MAX_BATCH, int(rate)))
+
+    async def _next(self, once: bool) -> OutboxMessage | None:
+        if not once and len(self._held) < self._batch_size() // 2 and not self._stop.is_set():
+            if self._claiming is not None and self._claiming.done():
+                claimed, self._claiming = self._claiming, None
+                claimed.result()  # a failed claim ends this pass; the loop reports it and tries again
+            if self._claiming is None:
+                self._claiming = asyncio.create_task(self._claim(), name="lisbot-delivery-claim")
+            if not self._held:
+                await asyncio.shield(self._claiming)
+        return self._held.popleft() if self._held else None
+
+    async def _worker(self, once: bool, handled: list[int]) -> None:
+        while once or not self._stop.is_set():
+            message = await self._next(once)
+            if message is None:
+                return
+            if message.lease_until - self.clock.now() < LEASE_MARGIN:
+                self._done(outbox.release, (), {}, message)
+                continue
+            paused = self._paused_until and self.clock.now() < self._paused_until
+            if once and paused:
+                # Another message was told to slow down: this one waits with it, in the table.
+                self._done(outbox.reschedule, (self._paused_until, "waiting out a rate limit"),
+                           {"count_attempt": False}, message)
+                handled[0] += 1
+                continue
+            if paused and (self._paused_until - self.clock.now()).total_seconds() > HOLD_SECONDS:
+                self._held.appendleft(message)  # a long pause: the pass ends, the loop sleeps it out
+                return
+            pacer = self._pacer(message)
+            if not await pacer.acquire(self._never if once else self._stop, honour_pause=not once):
+                self._held.appendleft(message)
+                return
+            if message.lease_until - self.clock.now() < LEASE_MARGIN:
+                self._done(outbox.release, (), {}, message)
+                continue
+            sent_at = pacer.now()
+            try:
+                result = await self.transport.deliver(message)
+            except RetryLater as exc:
+                pacer.limited(exc.seconds, sent_at)
+                at = self.clock.now() + timedelta(seconds=exc.seconds)
+                self._paused_until = max(self._paused_until or at, at)
+                log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
+                if once or exc.seconds > HOLD_SECONDS:
+                    self._done(outbox.reschedule, (at, str(exc)), {"count_attempt": False}, message)
+                    handled[0] += 1
+                else:
+                    self._held.appendleft(message)  # still leased: sent when the pause ends
+                continue
+            except NotYet as exc:
+                self._done(outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)),
+                           {"count_attempt": False}, message)
+            except PermanentFailure as exc:
+                log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
+                self._done(outbox.mark_failed, (str(exc),), {}, message)
+            except Exception as exc:  # noqa: BLE001 — network errors, 5xx, timeouts: all worth another try
+                backoff = min(timedelta(seconds=5 * 2 ** min(message.attempts, 10)), MAX_BACKOFF)
+                log.warning("delivery: message %s failed (%s), retrying in %s", message.id, exc, backoff)
+                self._done(outbox.reschedule, (self.clock.now() + backoff, f"{type(exc).__name__}: {exc}"),
+                           {"count_attempt": True}, message)
+            else:
+                pacer.accepted()
+                self._done(outbox.mark_sent, (self.clock.now(), result), {}, message)
+            handled[0] += 1
+
+    def _pacer(self, message: OutboxMessage) -> Pacer:
+        lane_of = getattr(self.transport, "lane", None)
+        lane = lane_of(message) if lane_of else "default"
+        pacer = self._pacers.get(lane)
+        if pacer is None:
+            rate = self._rates.get(lane)
+            # A published tier is a per-minute budget: short bursts within it are fine.
+            pacer = self._pacers[lane] = Pacer(rate, burst=TIER_BURST if rate else None)
+        return pacer
+
+    def _done(self, update: Callable, args: tuple, kwargs: dict, message: OutboxMessage) -> None:
+        self._outcomes.append((update, (message.id, *args), kwargs))
+        self._outcome_ready.set()
+
+    def _give_back(self) -> None:
+        """Leased messages not sent (stopping, a long pause): free them for the next sender at once."""
+        while self._held:
+            self._done(outbox.release, (), {}, self._held.popleft())
+
+    async def _recorder(self) -> None:
+        """Write outcomes as they come: all that gathered during one write go in the next (group commit), so an
+        accepted message is marked sent within a transaction's time."""
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            while self._outcomes:
+                group, self._outcomes = self._outcomes, []
+                try:
+                    async with self.db.transaction() as session:
+                        await outbox.record(session, group)
+                        await _optional(self.transport, "record", session)
+                except Exception:
+                    self._outcomes[:0] = group  # kept: a sent message must never come to look unsent
+                    if self._recording_over:
+                        raise  # the loop reports it; the next pass writes them
+                    log.exception("delivery: could not record outcomes; will try again")
+                    await asyncio.sleep(1.0)
+            if self._recording_over:
+                return
+
+    _recording_over = False

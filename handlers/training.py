@@ -9,18 +9,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.i18n import language_of
 from bot.model import (
     Actor, Button, Buttons, DateField, Form, FormErrors, Header, Message, Note, NumberField, Screen, Text, TextField,
 )
 from handlers import notify
 from handlers.access import ADMIN, COORDINATOR, roles_of
-from handlers.calendar import add_working_days
+from handlers.calendar import add_working_days, next_working_time
 from handlers.directory import file_error_text, problem_text
 from handlers.services import Services
 from handlers.tabular import Column, parse_date, parse_email, read_table
 from storage import training as store
 from storage.directory import people_with_role
 from storage.models import Person, TrainingAssignment, TrainingCampaign
+from storage.outbox import enqueue_thousands
 from storage.people import person_by_email
 
 DONE, NOT_YET, NOT_APPLICABLE = "training_done", "training_not_yet", "training_not_applicable"
@@ -169,34 +171,95 @@ async def _add_joiners(svc: Services, campaign: TrainingCampaign, now: datetime)
             await store.add_assignments(session, campaign, joiners, deadline_for=deadline_for, now=now)
 
 
+PROMPT_CHUNK = 500  # prompts queued per transaction: a campaign to 50,000 never holds the database for long
+
+
 async def _send_due(svc: Services, campaign: TrainingCampaign, now: datetime) -> None:
+    """Queue every due prompt and reminder, a chunk per transaction, waking the sender after each; then tell
+    managers about those who never answered."""
+    build = _PromptBuilder(svc, campaign, now)
+    escalate: list[int] = []
+    after = 0
+    while True:
+        async with svc.db.transaction() as session:
+            due = await store.due_prompt_rows(session, campaign.id, now, after=after, limit=PROMPT_CHUNK)
+            if not due:
+                break
+            after = due[-1].id
+            messages, marks = [], []
+            for row in due:
+                if row.reminders_sent < 1 + campaign.max_reminders:
+                    messages.append(build.outbox_row(row))
+                    # One wait per prompt; after the last one, the same wait before the manager is told.
+                    marks.append({"b_id": row.id, "b_sent": row.reminders_sent + 1, "b_now": now,
+                                  "b_next": build.next_reminder(row)})
+                else:
+                    escalate.append(row.id)
+            await enqueue_thousands(session, messages, now)
+            await store.set_reminded(session, marks)
+        svc.wake_delivery()
+    if escalate:
+        await _tell_managers(svc, campaign, escalate, now)
+
+
+class _PromptBuilder:
+    """Outbox rows for prompts: the message is built once per language, deadline and kind, and each row only
+    gets its own button value (50,000 prompts would otherwise render 50,000 times)."""
+
+    def __init__(self, svc: Services, campaign: TrainingCampaign, now: datetime) -> None:
+        self.svc, self.campaign, self.now = svc, campaign, now
+        self._messages: dict[tuple, dict] = {}
+        self._not_before: dict[str, datetime] = {}
+
+        self._next_reminder: dict[str, datetime] = {}
+
+    def tz(self, row) -> str:
+        return row.tz or self.svc.settings.timezone
+
+    def next_reminder(self, row) -> datetime:
+        tz = self.tz(row)
+        if tz not in self._next_reminder:
+            self._next_reminder[tz] = add_working_days(self.now, self.campaign.remind_every_days, tz)
+        return self._next_reminder[tz]
+
+    def outbox_row(self, row) -> dict:
+        lang, tz, reminder = language_of(row.locale, self.svc.org_lang), self.tz(row), row.reminders_sent > 0
+        key = (lang, row.deadline, reminder)
+        template = self._messages.get(key)
+        if template is None:
+            template = self._messages[key] = _prompt(self.svc, lang, self.campaign, "", row.deadline,
+                                                     reminder=reminder).to_dict()
+        if tz not in self._not_before:
+            self._not_before[tz] = next_working_time(self.now, tz)
+        value = str(row.id)
+        blocks = [{**b, "buttons": [{**button, "value": value} for button in b["buttons"]]} if b["type"] == "buttons"
+                  else b for b in template["blocks"]]
+        return {"org_id": row.org_id, "dedupe_key": f"training:{row.id}:prompt:{row.reminders_sent}",
+                "recipient_kind": "person", "recipient": str(row.person_id),
+                "payload": {"message": {"text": template["text"], "blocks": blocks}},
+                "not_before": self._not_before[tz]}
+
+
+async def _tell_managers(svc: Services, campaign: TrainingCampaign, assignment_ids: list[int], now: datetime) -> None:
+    """People asked as many times as the campaign allows: their manager gets one list of them."""
     async with svc.db.transaction() as session:
-        due = await store.due_prompts(session, campaign.id, now)
         unanswered_by_manager: dict[int, list[TrainingAssignment]] = {}
-        for assignment in due:
+        for assignment_id in assignment_ids:
+            assignment = await session.get(TrainingAssignment, assignment_id)
             person = await session.get(Person, assignment.person_id)
-            if assignment.reminders_sent < 1 + campaign.max_reminders:
-                n = assignment.reminders_sent
-                await notify.to_person(session, svc, person, f"training:{assignment.id}:prompt:{n}",
-                                       lambda lang, tz: prompt_message(svc, lang, campaign, assignment, reminder=n > 0),
-                                       working_hours=True, now=now)
-                assignment.reminders_sent = n + 1
-                # One wait per prompt; after the last one, the same wait before the manager is told.
-                assignment.next_reminder_at = add_working_days(now, campaign.remind_every_days,
-                                                               person.tz or svc.settings.timezone)
-            else:
-                assignment.next_reminder_at = None
-                assignment.manager_told_at = now
-                if person.manager_id:
-                    unanswered_by_manager.setdefault(person.manager_id, []).append(assignment)
-                # Without a manager the coordinators see them in the status views; nobody is dropped.
+            assignment.next_reminder_at = None
+            assignment.manager_told_at = now
             assignment.updated_at = now
+            if person.manager_id:
+                unanswered_by_manager.setdefault(person.manager_id, []).append(assignment)
+            # Without a manager the coordinators see them in the status views; nobody is dropped.
         for manager_id, assignments in unanswered_by_manager.items():
             manager = await session.get(Person, manager_id)
             people = {a.id: await session.get(Person, a.person_id) for a in assignments}
             await notify.to_person(session, svc, manager, f"training:{campaign.id}:manager:{manager_id}:{now.isoformat()}",
                                    lambda lang, tz: manager_message(svc, lang, campaign, assignments, people),
                                    working_hours=True, now=now)
+    svc.wake_delivery()
 
 
 # ---- messages -------------------------------------------------------------------------
@@ -204,14 +267,18 @@ async def _send_due(svc: Services, campaign: TrainingCampaign, now: datetime) ->
 
 def prompt_message(svc: Services, lang: str, campaign: TrainingCampaign, assignment: TrainingAssignment, *,
                    reminder: bool) -> Message:
+    return _prompt(svc, lang, campaign, str(assignment.id), assignment.deadline, reminder=reminder)
+
+
+def _prompt(svc: Services, lang: str, campaign: TrainingCampaign, value: str, deadline: date, *,
+            reminder: bool) -> Message:
     t = svc.texts.t
     courses = "\n".join(f"• {c}" for c in campaign.courses)
-    value = str(assignment.id)
     return Message(t(lang, "training.prompt.summary_reminder" if reminder else "training.prompt.summary",
                      year=campaign.year), (
         Header(t(lang, "training.prompt.header", year=campaign.year)),
         Text(t(lang, "training.prompt.reminder" if reminder else "training.prompt.text", courses=courses,
-               deadline=assignment.deadline.isoformat())),
+               deadline=deadline.isoformat())),
         Buttons((Button(DONE, t(lang, "training.prompt.done"), value, "primary"),
                  Button(NOT_YET, t(lang, "training.prompt.not_yet"), value),
                  Button(NOT_APPLICABLE, t(lang, "training.prompt.not_applicable"), value))),

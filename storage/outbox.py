@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
-from storage.upsert import insert_ignore, insert_ignore_many
+from storage.upsert import _insert as insert_statement, insert_ignore, insert_ignore_many
 
 LEASE = timedelta(seconds=60)
 
@@ -29,11 +29,23 @@ async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipi
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> int:
     """`enqueue` for many messages in one statement; each dict has org_id, dedupe_key, recipient_kind,
     recipient and payload. Returns how many were queued now."""
-    return await insert_ignore_many(session, OutboxMessage, [
-        {"org_id": m["org_id"], "dedupe_key": m["dedupe_key"], "recipient_kind": m["recipient_kind"],
-         "recipient": m["recipient"], "payload": m["payload"], "status": "pending", "attempts": 0,
-         "next_attempt_at": m.get("not_before") or now, "created_at": now}
-        for m in messages], ["org_id", "dedupe_key"])
+    return await insert_ignore_many(session, OutboxMessage, [_row(m, now) for m in messages], ["org_id", "dedupe_key"])
+
+
+async def enqueue_thousands(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> None:
+    """`enqueue_many` for a campaign's worth: one statement executed for all rows (SQLAlchemy batches it),
+    where a statement with a parameter per value takes seconds to compile for thousands of rows."""
+    if messages:
+        stmt = insert_statement(session, OutboxMessage.__table__).on_conflict_do_nothing(
+            index_elements=["org_id", "dedupe_key"])
+        await session.execute(stmt, [_row(m, now) for m in messages])
+
+
+def _row(message: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {"org_id": message["org_id"], "dedupe_key": message["dedupe_key"],
+            "recipient_kind": message["recipient_kind"], "recipient": message["recipient"],
+            "payload": message["payload"], "status": "pending", "attempts": 0,
+            "next_attempt_at": message.get("not_before") or now, "created_at": now}
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:

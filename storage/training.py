@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,36 +36,40 @@ async def _audience_query(session: AsyncSession, org_id: int):
     return query.where(Person.in_hr_file.is_(True)) if hr_known else query.where(on_chat)
 
 
-async def audience(session: AsyncSession, org_id: int) -> list[Person]:
-    return list((await session.execute((await _audience_query(session, org_id)).order_by(Person.id))).scalars())
-
-
-CHUNK = 1000  # rows per INSERT: well under SQLite's limit on bound parameters
+async def audience(session: AsyncSession, org_id: int) -> list:
+    """(id, department_id, start_date) of each audience member: a city's 50,000 people load in a moment as
+    rows, where whole Person objects take seconds."""
+    query = (await _audience_query(session, org_id)).with_only_columns(Person.id, Person.department_id,
+                                                                        Person.start_date)
+    return list(await session.execute(query.order_by(Person.id)))
 
 
 async def add_assignments(session: AsyncSession, campaign: TrainingCampaign, people: Iterable[Person], *,
                           deadline_for, now: datetime, exempt: set[int] = frozenset(),
                           exempt_reason: str | None = None) -> int:
     """Put people in the audience once; a second call (a restart, another replica) adds nobody twice.
-    Their first prompt is due now: the tick sends it, in their working hours."""
+    Their first prompt is due now: the tick sends it, in their working hours. Returns how many were offered."""
     rows = [{"campaign_id": campaign.id, "person_id": p.id, "department_id": p.department_id,
              "deadline": deadline_for(p), "status": EXEMPT if p.id in exempt else "pending", "reminders_sent": 0,
              "next_reminder_at": None if p.id in exempt else now, "updated_at": now, "exemption_rejected": False,
              "exemption_reason": exempt_reason if p.id in exempt else None} for p in people]
+    if not rows:
+        return 0
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    added = 0
-    for start in range(0, len(rows), CHUNK):
-        stmt = insert(TrainingAssignment).values(rows[start:start + CHUNK]).on_conflict_do_nothing(
-            index_elements=["campaign_id", "person_id"])
-        added += (await session.execute(stmt)).rowcount
-    return added
+    # One statement executed for many rows: SQLAlchemy batches it ("insertmanyvalues") without compiling a
+    # statement with thousands of parameters per chunk, which took seconds for a city.
+    stmt = insert(TrainingAssignment.__table__).on_conflict_do_nothing(index_elements=["campaign_id", "person_id"])
+    await session.execute(stmt, rows)
+    return len(rows)
 
 
-async def people_without_assignment(session: AsyncSession, campaign: TrainingCampaign) -> list[Person]:
-    """Audience members who joined after the campaign started: asked every minute, so only they are loaded."""
+async def people_without_assignment(session: AsyncSession, campaign: TrainingCampaign) -> list:
+    """Audience members who joined after the campaign started (rows as `audience` gives): asked every minute,
+    so only they are loaded."""
     assigned = select(TrainingAssignment.person_id).where(TrainingAssignment.campaign_id == campaign.id)
-    query = (await _audience_query(session, campaign.org_id)).where(Person.id.not_in(assigned))
-    return list((await session.execute(query.order_by(Person.id))).scalars())
+    query = (await _audience_query(session, campaign.org_id)).where(Person.id.not_in(assigned)).with_only_columns(
+        Person.id, Person.department_id, Person.start_date)
+    return list(await session.execute(query.order_by(Person.id)))
 
 
 async def due_prompts(session: AsyncSession, campaign_id: int, now: datetime, limit: int = 5000) -> list[TrainingAssignment]:
@@ -73,6 +77,31 @@ async def due_prompts(session: AsyncSession, campaign_id: int, now: datetime, li
         TrainingAssignment.campaign_id == campaign_id, TrainingAssignment.status.in_(OPEN),
         TrainingAssignment.next_reminder_at.is_not(None), TrainingAssignment.next_reminder_at <= now,
     ).order_by(TrainingAssignment.id).limit(limit))).scalars())
+
+
+async def due_prompt_rows(session: AsyncSession, campaign_id: int, now: datetime, *, after: int = 0,
+                          limit: int = 500) -> list:
+    """The next due prompts after assignment id `after`, with what a message to the person needs, in one query:
+    (id, reminders_sent, deadline, person_id, org_id, locale, tz, manager_id)."""
+    return list(await session.execute(
+        select(TrainingAssignment.id, TrainingAssignment.reminders_sent, TrainingAssignment.deadline,
+               Person.id.label("person_id"),
+               Person.org_id, Person.locale, Person.tz, Person.manager_id)
+        .join(Person, Person.id == TrainingAssignment.person_id)
+        .where(TrainingAssignment.campaign_id == campaign_id, TrainingAssignment.status.in_(OPEN),
+               TrainingAssignment.next_reminder_at.is_not(None), TrainingAssignment.next_reminder_at <= now,
+               TrainingAssignment.id > after)
+        .order_by(TrainingAssignment.id).limit(limit)))
+
+
+async def set_reminded(session: AsyncSession, rows: list[dict]) -> None:
+    """Many assignments' prompt bookkeeping in one executemany: dicts of b_id, b_sent, b_next, b_now."""
+    if not rows:
+        return
+    table = TrainingAssignment.__table__
+    await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+        reminders_sent=bindparam("b_sent"), next_reminder_at=bindparam("b_next", type_=table.c.next_reminder_at.type),
+        updated_at=bindparam("b_now", type_=table.c.updated_at.type)), rows)
 
 
 async def assignment_of(session: AsyncSession, campaign_id: int, person_id: int) -> TrainingAssignment | None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import bindparam, select, update
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import NotYet, PermanentFailure, RetryLater
 from bot.model import Message
 from bot.slack.blocks import message_payload
 from storage.db import Database
-from storage.directory import remember_dm_channel
 from storage.models import OutboxMessage, Person, Review
 from storage.outbox import sent_message
 
@@ -23,10 +24,58 @@ PERMANENT_ERRORS = {
 
 
 class SlackTransport:
+    # Sends a second per lane where Slack publishes a tier (Tier 3: 50 a minute; a file takes two Tier 4 calls).
+    # chat.postMessage has no published workspace figure: its rate is learned from 429s.
+    rates = {"chat.update": 50 / 60, "files": 50 / 60}
+
     def __init__(self, client: AsyncWebClient, db: Database) -> None:
         self.client, self.db = client, db
+        self._targets: dict[int, tuple[str | None, str | None]] = {}  # person id -> (user id, DM channel)
+        self._learned: dict[int, str] = {}  # person id -> DM channel id learned from a post, not yet stored
+
+    @staticmethod
+    def lane(item: OutboxMessage) -> str:
+        """Messages in one lane share a rate limit: Slack's are per method."""
+        if item.payload.get("files"):
+            return "files"
+        return "chat.update" if item.payload.get("update_of") else "chat.postMessage"
+
+    async def prepare(self, items: list[OutboxMessage]) -> None:
+        """The recipients of a batch in one query, instead of one transaction per message."""
+        ids = {int(i.recipient) for i in items if i.recipient_kind == "person"}
+        if not ids:
+            return
+        if len(self._targets) > 20_000:
+            self._targets.clear()  # a cache, not a copy of the directory
+        async with self.db.transaction() as session:
+            rows = await session.execute(select(Person.id, Person.slack_user_id, Person.dm_channel_id)
+                                         .where(Person.id.in_(ids)))
+            self._targets.update({pid: (user, dm) for pid, user, dm in rows})
+
+    async def record(self, session) -> None:
+        """DM channels learned from posts, stored with the sends that taught them."""
+        learned, self._learned = self._learned, {}
+        if not learned:
+            return
+        table = Person.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            dm_channel_id=bindparam("b_channel")), [{"b_id": p, "b_channel": c} for p, c in learned.items()])
+        for person_id, channel in learned.items():
+            if person_id in self._targets:
+                self._targets[person_id] = (self._targets[person_id][0], channel)
+
+    async def close(self) -> None:
+        if self.client.session is not None and not self.client.session.closed:
+            await self.client.session.close()
+        self.client.session = None
+
+    def _share_connections(self) -> None:
+        # slack_sdk opens a new HTTP session (and TCP connection) per call unless given one to keep.
+        if self.client.session is None or self.client.session.closed:
+            self.client.session = aiohttp.ClientSession()
 
     async def deliver(self, item: OutboxMessage) -> dict:
+        self._share_connections()
         if item.payload.get("files"):
             return await self._files(item)
         payload = message_payload(Message.from_dict(item.payload["message"]))
@@ -38,20 +87,24 @@ class SlackTransport:
         except SlackApiError as exc:
             raise _classified(exc) from exc
         if item.recipient_kind == "person" and channel != response["channel"]:
-            async with self.db.transaction() as session:
-                await remember_dm_channel(session, int(item.recipient), response["channel"])
+            self._learned[int(item.recipient)] = response["channel"]
         return {"channel": response["channel"], "ts": response["ts"]}
 
     async def _channel_for(self, item: OutboxMessage) -> str:
         if item.recipient_kind == "channel":
             return item.recipient
-        async with self.db.transaction() as session:
-            person = await session.get(Person, int(item.recipient))
-        if person is None or not person.slack_user_id:
+        person_id = int(item.recipient)
+        target = self._targets.get(person_id)
+        if target is None:
+            async with self.db.transaction() as session:
+                person = await session.get(Person, person_id)
+            target = (person.slack_user_id, person.dm_channel_id) if person else (None, None)
+        user, dm = target
+        if not user:
             raise PermanentFailure("the person has no Slack account")
         # A user id as channel posts into the app's DM with that person without a conversations.open
         # call (Tier 3); the DM's channel id comes back and is kept for next time.
-        return person.dm_channel_id or person.slack_user_id
+        return dm or self._learned.get(person_id) or user
 
     async def _files(self, item: OutboxMessage) -> dict:
         """Documents, uploaded in the thread of the message they belong to (so they follow it)."""
