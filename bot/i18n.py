@@ -62,7 +62,14 @@ class Texts:
         self.catalogs = {lang: _load_catalog(directory / "i18n" / lang) for lang in LANGUAGES}
 
     def t(self, lang: str, key: str, **params: Any) -> str:
+        if not params:
+            return self._plain(lang, key)
         return self._compiled(lang, key).render(**params).strip()
+
+    @lru_cache(maxsize=4096)
+    def _plain(self, lang: str, key: str) -> str:
+        """A text without parameters renders the same every time; a form has dozens of them."""
+        return self._compiled(lang, key).render().strip()
 
     def has(self, lang: str, key: str) -> bool:
         return key in self.catalogs[lang]

@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
@@ -39,6 +40,7 @@ class Runtime:
         self.slack: SlackAdapter | None = None
         self.teams = None  # bot.teams.adapter.TeamsAdapter when CLIENT_ID is set
         self._teams_http = None
+        self._slack_http = None  # aiohttp.ClientSession of the Slack adapter's client
         self.deliverer: Deliverer | None = None
         self.scheduler: Scheduler | None = None
         self._background: set[asyncio.Task] = set()
@@ -52,7 +54,9 @@ class Runtime:
                             settings=self.settings)
         transports: dict[str, Transport] = {}
         if self.settings.slack_configured or not self.settings.teams_configured:
-            client = web_client(self.settings)
+            # One pool of kept-alive connections for everything a person waits on (modals, home tab).
+            self._slack_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            client = web_client(self.settings, session=self._slack_http)
             self.slack = SlackAdapter(self.svc, client)
             transports["slack"] = SlackTransport(web_client(self.settings, interactive=False), self.db)
         if self.settings.teams_configured:
@@ -116,6 +120,8 @@ class Runtime:
             await self.teams.idle()
         if self._teams_http is not None:
             await self._teams_http.aclose()
+        if self._slack_http is not None:
+            await self._slack_http.close()
         if self.db:
             await self.db.close()
 

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -53,14 +54,15 @@ TRIGGER_LIFETIME = 2.8  # seconds: Slack refuses a trigger_id older than 3
 SUBMIT_DEADLINE = 2.4  # seconds to store a report before answering Slack, whose limit is 3
 
 
-def web_client(settings, *, interactive: bool = True) -> AsyncWebClient:
+def web_client(settings, *, interactive: bool = True, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The interactive client (modals, home tab) retries briefly itself: a person is waiting. The outbox's
-    client does not: the outbox reschedules, so a 429's pause never holds a leased message in a sleep."""
+    client does not: the outbox reschedules, so a 429's pause never holds a leased message in a sleep.
+    With `session`, calls reuse its kept-alive connections; without, each call opens and closes its own."""
     handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
     if interactive:
         handlers += [AsyncRateLimitErrorRetryHandler(max_retry_count=1), AsyncServerErrorRetryHandler(max_retry_count=1)]
     return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
-                          retry_handlers=handlers)
+                          retry_handlers=handlers, session=session)
 
 
 class SlackAdapter:
