@@ -9,6 +9,8 @@ posts activities into the bot's /api/messages the way Teams does.
   creating a 1:1 conversation and reading a member. It refuses calls without a token it issued (401),
   refuses cards that are not valid Adaptive Cards 1.5 (400), records everything, and can be told to
   answer the next calls with a status (429 with Retry-After, 5xx, 403, 404).
+- A file host standing in for SharePoint/OneDrive: `add_file()` gives the short-lived, pre-authorised download
+  address Teams puts in a file.download.info attachment; `expire_file()` makes it answer 403, as an old one does.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class FakeMicrosoft:
         self.faults: deque[tuple[int, dict]] = deque()
         self.card_problems: list[str] = []
         self._ids = itertools.count(1)
+        self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []
 
     # ---- addresses ---------------------------------------------------------------------------------
 
@@ -107,6 +111,7 @@ class FakeMicrosoft:
         app.router.add_post("/teams/v3/conversations/{conversation}/activities", self._create_activity)
         app.router.add_put("/teams/v3/conversations/{conversation}/activities/{activity}", self._update_activity)
         app.router.add_get("/teams/v3/conversations/{conversation}/members/{member}", self._member)
+        app.router.add_get("/files/{key}", self._file)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -248,6 +253,26 @@ class FakeMicrosoft:
         self.calls.append(Call("GET", request.path, None, 200, answer))
         return web.json_response(answer)
 
+    # ---- files sent to the bot ------------------------------------------------------------------------------
+
+    def add_file(self, data: bytes) -> str:
+        key = secrets.token_urlsafe(16)
+        self.files[key] = data
+        return f"{self.base}/files/{key}?tempauth={secrets.token_urlsafe(8)}"
+
+    def replace_file(self, url: str, data: bytes) -> None:
+        self.files[url.split("/files/")[1].split("?")[0]] = data
+
+    def expire_file(self, url: str) -> None:
+        self.files.pop(url.split("/files/")[1].split("?")[0], None)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["key"])
+        data = self.files.get(request.match_info["key"])
+        if data is None or "tempauth" not in request.query or "Authorization" in request.headers:
+            return web.json_response({"error": {"code": "accessDenied"}}, status=403)
+        return web.Response(body=data, content_type="application/octet-stream")
+
     # ---- what arrived --------------------------------------------------------------------------------------
 
     def sent(self, conversation: str | None = None) -> list[dict]:
@@ -325,6 +350,13 @@ class TeamsDriver:
 
     async def message(self, member: Member, text: str, **kw):
         return await self.post(self.activity(member, "message", text=text, textFormat="plain", **kw))
+
+    async def send_file(self, member: Member, name: str, url: str, **kw):
+        """A file attached in the 1:1 chat, as Teams delivers it to a bot with supportsFiles."""
+        attachment = {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": name,
+                      "contentUrl": f"https://contoso-my.sharepoint.com/personal/{member.id}/Documents/{name}",
+                      "content": {"downloadUrl": url, "uniqueId": secrets.token_hex(8), "fileType": name.rsplit(".")[-1]}}
+        return await self.post(self.activity(member, "message", text="", attachments=[attachment], **kw))
 
     async def invoke(self, member: Member, name: str, value: dict, **kw):
         return await self.post(self.activity(member, "invoke", name=name, value=value, **kw))

