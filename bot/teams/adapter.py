@@ -278,8 +278,12 @@ class TeamsAdapter:
             return await self._card_of(actor, improvements.proposal_form(self.svc, actor))
         if len(words) == 2 and words[1] in improvements.LIST_WORDS:
             return await self._screen_card(await improvements.list_screen(self.svc, actor))
-        result = await improvements.submit_proposal(self.svc, actor, after_first_word(activity.text or ""),
-                                                    source_key=f"teams:message:{activity.id}"[:64])
+        try:
+            result = await improvements.submit_proposal(self.svc, actor, after_first_word(activity.text or ""),
+                                                        source_key=f"teams:message:{activity.id}"[:64])
+        except Exception:  # noqa: BLE001 — the person is told (their text stays in the chat) and may send it again
+            log.exception("could not store an improvement proposal from Teams")
+            result = FormErrors({"text": self.svc.texts.t(actor.lang, "errors.generic")})
         if isinstance(result, FormErrors):
             text = next(iter(result.errors.values()))
         else:
