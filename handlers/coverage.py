@@ -142,7 +142,7 @@ async def coverage(session: AsyncSession, org_id: int, today: date, *, rules: Ru
                    tz: str = "Europe/Stockholm", since: date | None = None) -> Coverage:
     """The register's state on `today` (active assets only) and the routine since `since` (default: 12 months).
 
-    Six statements whatever the size of the register: the review of a city's 10,000 assets runs the same
+    Five statements whatever the size of the register: the review of a city's 10,000 assets runs the same
     queries as a small company's (issue 6)."""
     register = await columns.register(session, org_id)
     names = await store.department_names(session, org_id)

@@ -28,7 +28,7 @@ async def register(session: AsyncSession, org_id: int) -> list[Row]:
                      Classification.availability, Classification.next_review, newest_first.label("rn"))
               .join(Asset, Asset.id == Classification.asset_id).where(*_active(org_id)).subquery())
     latest = select(ranked).where(ranked.c.rn == 1).subquery()
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(  # Core rows: the ORM's per-row work is a third of the time
         select(Asset.id, Asset.department_id, Asset.owner_id, Asset.personal_data, Asset.special_categories,
                Asset.ropa_reference, Asset.continuity_relevant,
                latest.c.asset_id.is_not(None).label("classified"), latest.c.confidentiality, latest.c.integrity,
@@ -58,7 +58,7 @@ async def round_count(session: AsyncSession, org_id: int, since: datetime) -> in
 
 async def round_answers(session: AsyncSession, org_id: int, since: datetime) -> list[tuple[datetime | None, date]]:
     """(answered at, the round's due date) for every request in the rounds started since `since`."""
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(RoundRequest.answered_at, ClassificationRound.due)
         .join(ClassificationRound, ClassificationRound.id == RoundRequest.round_id)
         .where(ClassificationRound.org_id == org_id, ClassificationRound.started_at >= since))
