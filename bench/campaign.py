@@ -10,7 +10,7 @@ Two runs, each on a fresh database with N people (bulk insert: Slack ids, depart
   handlers.training.start_campaign and then Runtime.tick at once and every 60 s, as the scheduler would;
   the real Deliverer drains the outbox through SlackTransport into the fake Slack.
 - restart: the campaign is started and ticked in this process (the prompts are queued), then a real
-  `lisbot run` subprocess delivers them. It is killed with SIGKILL when the fake has accepted half of
+  `lisbot run` subprocess delivers them. It is killed (SIGKILL; or stopped, SIGTERM) when the fake has accepted half of
   the prompts and started again at once.
 
 The fake Slack (tests/fakeslack.py, enforce_rate_limits=True) limits chat.postMessage per channel only.
@@ -56,7 +56,6 @@ TEAM = "T0001"
 BENCH_DB = "lisbot_bench_campaign"
 TARGET = 1.05  # within 5 % of the rate limit
 TICK_SECONDS = 60  # bot.scheduler.TICK_SECONDS
-LEASE_SECONDS = 60  # storage.outbox.LEASE
 # Friday 27 November 2026, 10:00 in Stockholm: a working day, inside working hours, before today (the restart
 # run's subprocess uses the system clock, so what was queued must be due by then).
 BASE = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
@@ -66,7 +65,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------- the fake Slack, with a workspace-wide limit
 
 class WorkspaceLimitedSlack(FakeSlack):
-    """FakeSlack plus a workspace-wide chat.postMessage limit, and a slim record of the posts.
+    """FakeSlack with a workspace-wide chat.postMessage limit (FakeSlack.set_workspace_limit), counting 429s,
+    and a slim record of the posts.
 
     The bucket holds `burst` tokens and gains `per_minute / 60` a second; a post takes one. Without a token
     the answer is 429 ratelimited with Retry-After = ceil(seconds until the next token), as Slack sends
@@ -77,7 +77,8 @@ class WorkspaceLimitedSlack(FakeSlack):
         super().__init__(enforce_rate_limits=True, **kwargs)
         self.rate = per_minute / 60.0
         self.burst = max(1.0, self.rate * burst_seconds) if per_minute else 0.0
-        self._tokens, self._filled_at = self.burst, time.monotonic()
+        if per_minute:
+            self.set_workspace_limit("chat.postMessage", per_minute, burst_seconds)
         self.ratelimited = collections.Counter()  # "workspace" / "channel" -> 429s answered
         self.retry_after_sent = collections.Counter()  # seconds -> count
         self.post_attempts = 0
@@ -94,23 +95,13 @@ class WorkspaceLimitedSlack(FakeSlack):
         self.post_attempts += 1
         if self.first_post_at is None:
             self.first_post_at = now
-        if self.rate:
-            self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
-            self._filled_at = now
-            if self._tokens < 1.0:
-                wait = max(1, math.ceil((1.0 - self._tokens) / self.rate))
-                self.ratelimited["workspace"] += 1
-                self.retry_after_sent[wait] += 1
-                self.limited_at.append(now)
-                return wait
         wait = super()._over_rate_limit(method, params)
         if wait is not None:
-            self.ratelimited["channel"] += 1
+            self.ratelimited[self.last_limited] += 1
             self.retry_after_sent[wait] += 1
-            return wait
-        if self.rate:
-            self._tokens -= 1.0
-        return None
+            if self.last_limited == "workspace":
+                self.limited_at.append(now)
+        return wait
 
     def _chat_post_message(self, params: dict) -> dict:
         try:
@@ -619,19 +610,20 @@ def reap(proc: subprocess.Popen, timeout: float) -> tuple[int | None, float]:
     return None, float("nan")
 
 
-async def run_restart(args, tmp: Path, tally: Tally) -> dict:
+async def run_restart(args, tmp: Path, tally: Tally, sig: int = signal.SIGKILL) -> dict:
     from bot.runtime import Runtime
     from handlers.training import start_campaign
     from storage.db import Database
-    from storage.outbox import pending_count
+    from storage.outbox import LEASE, pending_count
     from tests.conftest import bot_settings
 
-    url = await fresh_database(args, tmp, "restart")
+    url = await fresh_database(args, tmp, f"restart-{signal.Signals(sig).name}")
     fake = WorkspaceLimitedSlack(team_id=TEAM, bot_token=TOKEN, per_minute=args.workspace_rate,
                                  burst_seconds=args.burst_seconds)
     await fake.start()
     clock = RealTimeClock(BASE)
-    result: dict = {"name": "kill + restart", "url": url}
+    result: dict = {"name": "kill + restart" if sig == signal.SIGKILL else "term + restart", "url": url,
+                    "signal": signal.Signals(sig).name}
     procs: list[subprocess.Popen] = []
     db = None
     try:
@@ -667,10 +659,14 @@ async def run_restart(args, tmp: Path, tally: Tally) -> dict:
         while len(fake.accepted) < half and time.monotonic() - t0 < limit and procs[-1].poll() is None:
             await asyncio.sleep(0.02)
         await watch.sample()
-        procs[-1].send_signal(signal.SIGKILL)
+        procs[-1].send_signal(sig)
         t_kill = time.monotonic()
         at_kill = len(fake.accepted)
-        _, cpu1 = reap(procs[-1], 10)
+        # SIGTERM: the process finishes its sends in flight, records them and hands the rest back; then it exits.
+        code1, cpu1 = reap(procs[-1], 30)
+        if code1 is None:
+            procs[-1].kill()
+            _, cpu1 = reap(procs[-1], 10)
         # What the database believed at the kill: rows sent, and rows leased (in flight) by the dead process.
         state_at_kill = await outbox_state(db)
         procs.append(spawn(url, fake, tmp, log_path))
@@ -682,7 +678,7 @@ async def run_restart(args, tmp: Path, tally: Tally) -> dict:
                 break
         # Every person has a prompt: wait until nothing is pending (a leased row of the killed process becomes
         # due again after the lease; if it had been sent, it is sent again now). Bounded.
-        settle_until = max(time.monotonic(), t_kill + LEASE_SECONDS) + 30
+        settle_until = max(time.monotonic(), t_kill + LEASE.total_seconds()) + 30
         while time.monotonic() < settle_until:
             async with db.transaction() as session:
                 if not await pending_count(session):
@@ -773,7 +769,7 @@ def report(args, results: list[dict]) -> bool:
         else:
             q, nt = r["queued"]
             print(f"; start_campaign + {nt} ticks queued everything in {q:.1f} s (not in wall)")
-            print(f"  first post {r['first_post']:.2f} s after the first start; SIGKILL at {r['kill_at']:.1f} s with "
+            print(f"  first post {r['first_post']:.2f} s after the first start; {r['signal']} at {r['kill_at']:.1f} s with "
                   f"{r['at_kill']} accepted; first post after the restart {r['restart_gap']:.2f} s after the kill; "
                   f"CPU of the two processes {r['cpu_parts'][0]:.1f} + {r['cpu_parts'][1]:.1f} s; "
                   f"exit after SIGTERM: {r['exit_after_term']}")
@@ -827,7 +823,8 @@ async def main(args) -> int:
                   f"p99 {p['p99'] * 1000:.0f} ms, max {p['max'] * 1000:.0f} ms, over 3 s: {p['over3']}")
             return 0
         for name in args.runs.split(","):
-            runner = {"inprocess": run_inprocess, "restart": run_restart}[name.strip()]
+            runner = {"inprocess": run_inprocess, "restart": run_restart,
+                      "term": lambda *a: run_restart(*a, sig=signal.SIGTERM)}[name.strip()]
             results.append(await runner(args, tmp, tally))
             print(f"({results[-1]['name']} done; load average {os.getloadavg()[0]:.2f})", flush=True)
     finally:
@@ -849,8 +846,9 @@ if __name__ == "__main__":
                         help="how many seconds of the rate the bucket holds (default 1)")
     parser.add_argument("--database", help="postgresql://… (a database lisbot_bench_campaign is created beside "
                                            "the named one and dropped afterwards); default: SQLite files")
-    parser.add_argument("--runs", default="inprocess,restart",
-                        help="inprocess, restart, or both (comma-separated); or ticks: only queue the campaign")
+    parser.add_argument("--runs", default="inprocess,restart,term",
+                        help="inprocess, restart (SIGKILL half-way), term (SIGTERM half-way), comma-separated; "
+                             "or ticks: only queue the campaign")
     parser.add_argument("--timeout", type=float, help="seconds per run (default: 3 x the minimum + 300)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the in-process run (or the ticks)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, lisbot log)")

@@ -33,9 +33,11 @@ MAX_BATCH = 250
 CONCURRENCY = 8  # sends in flight at once; the pacer, not this, sets the pace
 POLL_SECONDS = 2.0
 MAX_BACKOFF = timedelta(minutes=30)
-HOLD_SECONDS = 15.0  # a rate-limit pause up to this long keeps its messages in memory; longer ones go back to the table
+HOLD_SECONDS = 10.0  # a rate-limit pause up to this long keeps its messages in memory; longer ones go back to the table
 TIER_BURST = 10.0  # seconds of a published tier that may go at once
-LEASE_MARGIN = timedelta(seconds=20)  # a held message whose lease ends sooner is not sent: it goes back to the table
+# A held message whose lease ends sooner is not sent but goes back to the table: its send (timeout 10 s) and
+# record must end while the lease holds, or another replica might send it too.
+LEASE_MARGIN = timedelta(seconds=15)
 
 
 class RetryLater(Exception):

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import OutboxMessage
 from storage.upsert import _insert as insert_statement, insert_ignore, insert_ignore_many
 
-LEASE = timedelta(seconds=60)
+# Long enough to send a claimed batch (about a second's worth) through a short rate-limit pause; short, so
+# the rows a killed process held come free soon after it died.
+LEASE = timedelta(seconds=30)
 
 
 async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipient_kind: str, recipient: str,
@@ -26,10 +28,10 @@ async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipi
     }, ["org_id", "dedupe_key"])
 
 
-async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> int:
-    """`enqueue` for many messages in one statement; each dict has org_id, dedupe_key, recipient_kind,
-    recipient and payload. Returns how many were queued now."""
-    return await insert_ignore_many(session, OutboxMessage, [_row(m, now) for m in messages], ["org_id", "dedupe_key"])
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> None:
+    """`enqueue` for many messages in one round trip; each dict has org_id, dedupe_key, recipient_kind,
+    recipient and payload (and may have not_before)."""
+    await insert_ignore_many(session, OutboxMessage, [_row(m, now) for m in messages], ["org_id", "dedupe_key"])
 
 
 async def enqueue_thousands(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> None:

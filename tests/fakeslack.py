@@ -310,6 +310,24 @@ class _Fault:
         return None
 
 
+@dataclass
+class _Bucket:
+    rate: float  # tokens a second
+    size: float
+    filled_at: float
+    tokens: float = -1.0  # -1: full at the start
+
+    def wait(self, now: float) -> int | None:
+        """Whole seconds until a token (Slack's Retry-After), or None when one is there to take."""
+        if self.tokens < 0:
+            self.tokens = self.size
+        self.tokens = min(self.size, self.tokens + (now - self.filled_at) * self.rate)
+        self.filled_at = now
+        if self.tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - self.tokens) / self.rate))
+
+
 def _ratelimited(retry_after: int | None) -> web.Response:
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
@@ -379,6 +397,8 @@ class FakeSlack:
         self._faults: list[_Fault] = []
         self._rate_limits = dict(RATE_LIMITS)
         self._hits: dict[tuple, deque[float]] = defaultdict(deque)
+        self._buckets: dict[str, _Bucket] = {}  # workspace-wide limits, set by set_workspace_limit
+        self.last_limited: str | None = None  # "workspace" or "channel": what the latest 429 of a limit was for
         self._ids = itertools.count(1)
         self._last_ts_us = 0
         self._recorded = asyncio.Event()
@@ -522,6 +542,13 @@ class FakeSlack:
         """Override a method's rate limit (per channel for chat.postMessage); needs enforce_rate_limits."""
         self._rate_limits[method] = per_minute
 
+    def set_workspace_limit(self, method: str, per_minute: float, burst_seconds: float = 1.0) -> None:
+        """A workspace-wide limit for `method` on top of the per-channel one: a token bucket of `per_minute`
+        that holds `burst_seconds` of it. Slack has such a limit for chat.postMessage and gives no number; it
+        answers 429 with a whole-second Retry-After. Works without enforce_rate_limits."""
+        rate = per_minute / 60.0
+        self._buckets[method] = _Bucket(rate, max(1.0, rate * burst_seconds), self._clock())
+
     # ----------------------------------------------------------------- request plumbing
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -611,11 +638,27 @@ class FakeSlack:
             raise _SlackError("invalid_auth")
 
     def _over_rate_limit(self, method: str, params: dict) -> int | None:
-        """Seconds to wait when the call is over its sliding-minute budget, else None."""
+        """Seconds to wait when the call is over the workspace bucket or its sliding-minute budget, else None."""
+        now = self._clock()
+        bucket = self._buckets.get(method)
+        if bucket is not None:
+            wait = bucket.wait(now)
+            if wait is not None:
+                self.last_limited = "workspace"
+                return wait
+        wait = self._over_minute_budget(method, params, now)
+        if wait is not None:
+            self.last_limited = "channel"
+            return wait
+        if bucket is not None:
+            bucket.tokens -= 1.0
+        return None
+
+    def _over_minute_budget(self, method: str, params: dict, now: float) -> int | None:
         if not self.enforce_rate_limits:
             return None
         key = (method, params.get("channel")) if method == "chat.postMessage" else (method,)
-        hits, now = self._hits[key], self._clock()
+        hits = self._hits[key]
         while hits and hits[0] <= now - 60:
             hits.popleft()
         if len(hits) >= self._rate_limits[method]:
