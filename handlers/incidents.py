@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.model import (
@@ -214,11 +214,11 @@ async def _store(svc: Services, reports: list[_Report]) -> list[Submitted]:
                             reported_at=r.reported_at, year=r.reported_at.astimezone(svc.org_tz).year,
                             department_id=departments.get(r.actor.person_id))
             for r in fresh.values()]))) if fresh else {}
-        messages = []
+        messages, events = [], []
         for key, incident in created.items():
             report = fresh[key]
-            session.add(IncidentEvent(incident_id=incident.id, at=report.reported_at, actor_id=report.actor.person_id,
-                                      kind="reported", data={}))
+            events.append({"incident_id": incident.id, "at": report.reported_at, "actor_id": report.actor.person_id,
+                           "kind": "reported", "data": {}})
             messages.append(notify.person_message(incident.org_id, report.actor.person_id,
                                                   f"incident:{incident.id}:receipt", receipt(svc, report.actor, incident)))
             notice = notify.channel_message(incident.org_id, svc.settings.security_channel,
@@ -226,6 +226,8 @@ async def _store(svc: Services, reports: list[_Report]) -> list[Submitted]:
                                             security_notice(svc, incident, now=report.reported_at))
             if notice:
                 messages.append(notice)
+        if events:
+            await session.execute(insert(IncidentEvent.__table__), events)
         await enqueue_many(session, messages, svc.clock.now())
         for incident in created.values():
             if is_personal_data(incident):

@@ -20,12 +20,11 @@ async def insert_ignore(session: AsyncSession, model, values: dict[str, Any], co
     return result.rowcount == 1
 
 
-async def insert_ignore_many(session: AsyncSession, model, rows: list[dict[str, Any]], conflict: list[str]) -> int:
-    """`insert_ignore` for many rows in one statement. Returns how many were inserted."""
-    if not rows:
-        return 0
-    stmt = _insert(session, model).values(rows).on_conflict_do_nothing(index_elements=conflict)
-    return (await session.execute(stmt)).rowcount
+async def insert_ignore_many(session: AsyncSession, model, rows: list[dict[str, Any]], conflict: list[str]) -> None:
+    """`insert_ignore` for many rows in one round trip. Given as executemany rather than one multi-row
+    VALUES, so the compiled statement is cached instead of compiled anew for every number of rows."""
+    if rows:  # the Core table, not the mapped class: the ORM's bulk path costs more than the insert itself
+        await session.execute(_insert(session, model.__table__).on_conflict_do_nothing(index_elements=conflict), rows)
 
 
 async def upsert(session: AsyncSession, model, values: dict[str, Any], conflict: list[str], update: list[str]) -> None:
