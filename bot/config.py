@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     language: str = Field(default="sv", alias="LISBOT_LANGUAGE")
     log_level: str = Field(default="INFO", alias="LISBOT_LOG_LEVEL")
     stale_working_days: int = Field(default=5, alias="LISBOT_STALE_WORKING_DAYS", ge=1, le=60)
+    # The year's training campaign starting itself (issue 4): on this date (MM-DD) each year, unless one runs.
+    training_autostart: str | None = Field(default=None, alias="LISBOT_TRAINING_AUTOSTART")
+    training_courses: str | None = Field(default=None, alias="LISBOT_TRAINING_COURSES", max_length=1000)
+    training_deadline_days: int = Field(default=90, alias="LISBOT_TRAINING_DEADLINE_DAYS", ge=1, le=365)
     # Information classification (issue 5)
     reclassify_months: int = Field(default=12, alias="LISBOT_RECLASSIFY_MONTHS", ge=1, le=120)
     continuity_min_availability: int = Field(default=2, alias="LISBOT_CONTINUITY_MIN_AVAILABILITY", ge=0, le=5)
@@ -93,6 +98,26 @@ class Settings(BaseSettings):
         if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and parts.hostname in _LOOPBACK:
             return value.rstrip("/")
         raise ValueError("must be the https address where lisbot answers, e.g. https://lisbot.example.se")
+
+    @field_validator("training_autostart", mode="before")
+    @classmethod
+    def _training_autostart(cls, value: str | None) -> str | None:
+        if not value or not str(value).strip():
+            return None
+        value = str(value).strip()
+        match = re.fullmatch(r"(\d{2})-(\d{2})", value)
+        try:
+            if not match:
+                raise ValueError
+            date(2024, int(match[1]), int(match[2]))  # a leap year: 02-29 is a date (03-01 in other years)
+        except ValueError:
+            raise ValueError("must be a date as MM-DD, e.g. 09-01") from None
+        return value
+
+    @property
+    def training_autostart_courses(self) -> tuple[str, ...]:
+        """LISBOT_TRAINING_COURSES, one course per `;`."""
+        return tuple(c.strip() for c in (self.training_courses or "").split(";") if c.strip())
 
     @field_validator("teams_org")
     @classmethod

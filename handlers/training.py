@@ -3,10 +3,12 @@ tells their managers, and lets managers approve exemptions, nudge or confirm on 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import language_of
@@ -24,6 +26,8 @@ from storage.directory import people_with_role
 from storage.models import Person, TrainingAssignment, TrainingCampaign
 from storage.outbox import enqueue_thousands
 from storage.people import person_by_email
+
+log = logging.getLogger(__name__)
 
 DONE, NOT_YET, NOT_APPLICABLE = "training_done", "training_not_yet", "training_not_applicable"
 APPROVE, REJECT = "training_exemption_approve", "training_exemption_reject"
@@ -150,12 +154,39 @@ async def start_campaign(svc: Services, org_id: int, settings: CampaignSettings,
 
 async def tick(svc: Services) -> None:
     now = svc.clock.now()
+    await _autostart(svc)
     async with svc.db.transaction() as session:
         campaigns = await store.active_campaigns(session)
     for campaign in campaigns:
         await _add_joiners(svc, campaign, now)
         await _send_due(svc, campaign, now)
     svc.wake_delivery()
+
+
+async def _autostart(svc: Services) -> None:
+    """LISBOT_TRAINING_AUTOSTART (MM-DD): from that date each year, the year's campaign starts itself, once. A
+    campaign started by hand, by an earlier tick or by another replica wins; a bot that was down on the day
+    starts it on its first tick after."""
+    when = svc.settings.training_autostart
+    today = _today(svc)
+    if not when or (today.month, today.day) < tuple(int(part) for part in when.split("-")):
+        return
+    async with svc.db.transaction() as session:
+        org_ids = await store.organisations_without_campaign(session, today.year)
+    if not org_ids:
+        return
+    courses = svc.settings.training_autostart_courses or tuple(
+        c.strip(" •-\t") for c in svc.texts.t(svc.org_lang, "training.start.default_courses").splitlines()
+        if c.strip(" •-\t"))
+    settings = CampaignSettings(courses, today + timedelta(days=svc.settings.training_deadline_days))
+    for org_id in org_ids:
+        try:
+            started = await start_campaign(svc, org_id, settings, started_by=None)
+        except IntegrityError:
+            continue  # another replica started it in the same moment: one campaign a year
+        if isinstance(started, Started) and started.created:
+            log.info("training: the %s campaign started itself for organisation %s (%s people)", today.year,
+                     org_id, started.audience)
 
 
 async def _add_joiners(svc: Services, campaign: TrainingCampaign, now: datetime) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Department, Person, TrainingAssignment, TrainingCampaign, TrainingCompletion
+from storage.models import Department, Organisation, Person, TrainingAssignment, TrainingCampaign, TrainingCompletion
 
 OPEN = ("pending", "not_yet")  # still to answer
 DONE = "done"
@@ -19,6 +19,12 @@ EXEMPT = "exempt"
 async def campaign_for(session: AsyncSession, org_id: int, year: int) -> TrainingCampaign | None:
     return (await session.execute(select(TrainingCampaign).where(
         TrainingCampaign.org_id == org_id, TrainingCampaign.year == year))).scalar_one_or_none()
+
+
+async def organisations_without_campaign(session: AsyncSession, year: int) -> list[int]:
+    started = select(TrainingCampaign.org_id).where(TrainingCampaign.year == year)
+    return list((await session.execute(select(Organisation.id).where(Organisation.id.not_in(started))
+                                       .order_by(Organisation.id))).scalars())
 
 
 async def active_campaigns(session: AsyncSession) -> list[TrainingCampaign]:
