@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import bindparam, select, update
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import bindparam, select, update
 
 from bot.delivery import NotYet, PermanentFailure, RetryLater
 from bot.model import Message
@@ -13,6 +15,8 @@ from bot.slack.blocks import message_payload
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Review
 from storage.outbox import sent_message
+
+LEARNED_BATCH, LEARNED_SECONDS = 500, 5.0  # DM channels learned are stored this many at a time, or this often
 
 # Errors that another try cannot fix; anything else (ratelimited, internal_error, fatal_error…) is retried.
 PERMANENT_ERRORS = {
@@ -32,6 +36,7 @@ class SlackTransport:
         self.client, self.db = client, db
         self._targets: dict[int, tuple[str | None, str | None]] = {}  # person id -> (user id, DM channel)
         self._learned: dict[int, str] = {}  # person id -> DM channel id learned from a post, not yet stored
+        self._stored_at = float("-inf")
 
     @staticmethod
     def lane(item: OutboxMessage) -> str:
@@ -53,8 +58,11 @@ class SlackTransport:
             self._targets.update({pid: (user, dm) for pid, user, dm in rows})
 
     async def record(self, session) -> None:
-        """DM channels learned from posts, stored with the sends that taught them."""
-        learned, self._learned = self._learned, {}
+        """DM channels learned from posts, stored a few hundred at a time with the sends that taught them: a
+        cache (posts go to the user id anyway), so a crash that loses the last few costs nothing."""
+        if len(self._learned) < LEARNED_BATCH and time.monotonic() - self._stored_at < LEARNED_SECONDS:
+            return
+        learned, self._learned, self._stored_at = self._learned, {}, time.monotonic()
         if not learned:
             return
         table = Person.__table__
