@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.delivery import ByRecipient, Deliverer, Transport
 from bot.i18n import Texts
+from bot.ingress import GivingWay, Ingress
 from bot.scheduler import Scheduler
 from bot.slack.adapter import SlackAdapter, web_client
 from bot.slack.transport import SlackTransport
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 SLACK_PATH = "/slack/events"
 TEAMS_PATH = "/api/messages"
 DOCUMENTS_PATH = "/documents/{token}"
+# Seconds the outbox holds back, once per busy spell, while Slack waits for answers (bot/ingress.py).
+DELIVERY_GIVES_WAY = 2.0
 
 
 class Runtime:
@@ -41,6 +44,7 @@ class Runtime:
         self.teams = None  # bot.teams.adapter.TeamsAdapter when CLIENT_ID is set
         self._teams_http = None
         self._slack_http = None  # aiohttp.ClientSession of the Slack adapter's client
+        self.ingress = Ingress()  # requests being answered, so the outbox can let them go first
         self.deliverer: Deliverer | None = None
         self.scheduler: Scheduler | None = None
         self._background: set[asyncio.Task] = set()
@@ -69,6 +73,7 @@ class Runtime:
             self.teams = TeamsAdapter(self.svc, self._teams_http)
             transports["teams"] = TeamsTransport(self.settings, self.db, self.teams.api, self.teams.token, svc=self.svc)
         transport = transports["slack"] if list(transports) == ["slack"] else ByRecipient(transports, self._platform_of)
+        transport = GivingWay(transport, self.ingress, DELIVERY_GIVES_WAY)
         self.deliverer = Deliverer(self.db, transport, self.clock, poll_seconds=self.poll_seconds)
         self.svc.wake_delivery = self.deliverer.wake
         self.scheduler = Scheduler(self.tick, nightly=self.sync_directory, timezone=self.settings.timezone)
@@ -136,8 +141,9 @@ class Runtime:
         return app
 
     async def _slack_events(self, request: web.Request) -> web.Response:
-        response = await self.slack.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        with self.ingress.request():
+            response = await self.slack.app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
 
     async def _health(self, _request: web.Request) -> web.Response:
         ok = await self.db.ping()

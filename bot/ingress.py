@@ -1,0 +1,61 @@
+"""Answers first: requests a chat platform is waiting on go before sends that can wait a moment.
+
+Slack gives up on an answer after 3 seconds and shows the person an error; a receipt from the outbox may come
+a second or two later without harm. On one event loop both use the same CPU, so in a burst (a phishing mail
+reaches everyone and they all report it) the outbox holds back while requests are being answered: once per
+busy spell and for a bounded time, so steady traffic never stalls delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+
+class Ingress:
+    def __init__(self) -> None:
+        self.answering = 0
+        self._busy_since = 0.0  # loop time when `answering` last rose from zero
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around answering one request."""
+        if self.answering == 0:
+            self._busy_since = asyncio.get_running_loop().time()
+        self.answering += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self.answering -= 1
+            if self.answering == 0:
+                self._quiet.set()
+
+    async def give_way(self, at_most: float) -> None:
+        """Wait until no request is being answered, but not past `at_most` seconds from the start of this busy
+        spell: under steady load the sends are held back once, briefly, and then run as usual."""
+        if self.answering == 0:
+            return
+        left = self._busy_since + at_most - asyncio.get_running_loop().time()
+        if left > 0:
+            try:
+                await asyncio.wait_for(self._quiet.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+
+class GivingWay:
+    """A delivery transport whose sends let requests being answered go first (see Ingress.give_way)."""
+
+    def __init__(self, transport: Any, ingress: Ingress, at_most: float) -> None:
+        self._transport, self._ingress, self._at_most = transport, ingress, at_most
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    async def deliver(self, item: Any) -> dict:
+        await self._ingress.give_way(self._at_most)
+        return await self._transport.deliver(item)
