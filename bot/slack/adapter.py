@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -296,22 +296,31 @@ class SlackAdapter:
         await self.client.views_open(trigger_id=body["trigger_id"], view=view)
 
     async def on_case_form(self, ack, body, view) -> None:
+        async def save(actor: Actor):
+            values = await self._people_in(actor, view, form_values(view))
+            return await followup.submit(self.svc, actor, view["callback_id"], form_metadata(view), values,
+                                         submission_key=f"slack:view:{view['id']}")
+        await self.answer_form(ack, body, view, save, "could not save a case form")
+
+    async def answer_form(self, ack, body, view, save: Callable[[Actor], Awaitable[Any]],
+                          failure: str) -> tuple[Actor, Screen] | None:
+        """Validate and store inside the ack: the modal shows the field errors, "could not be saved", or the
+        saved screen. Returns who saved and the screen, for work after the ack; None when nothing was saved."""
         lang = self.svc.settings.language
         try:
             actor = await self.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
             lang = actor.lang
-            values = await self._people_in(actor, view, form_values(view))
-            result = await followup.submit(self.svc, actor, view["callback_id"], form_metadata(view), values,
-                                           submission_key=f"slack:view:{view['id']}")
+            result = await save(actor)
         except Exception:  # noqa: BLE001 — the person keeps the form and is told
-            log.exception("could not save a case form")
+            log.exception(failure)
             first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
             await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
-            return
+            return None
         if isinstance(result, FormErrors):
             await ack(response_action="errors", errors=result.errors)
-        else:
-            await ack(response_action="update", view=screen_view(result))
+            return None
+        await ack(response_action="update", view=screen_view(result))
+        return actor, result
 
     async def _people_in(self, actor: Actor, view: dict, values: dict) -> dict:
         """users_select answers are Slack user ids; handlers speak person ids."""

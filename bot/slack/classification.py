@@ -10,7 +10,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.payloads import button_value, message_ref
-from bot.model import Form, FormErrors
+from bot.model import Form
 from bot.slack.blocks import form_metadata, form_values, message_payload, screen_view
 from handlers import assets, classification
 
@@ -105,31 +105,22 @@ class SlackClassification:
         await self.client.views_open(trigger_id=body["trigger_id"], view=payload)
 
     async def on_form(self, ack, body, view) -> None:
-        lang = self.svc.settings.language
         metadata = form_metadata(view)
-        try:
-            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
-            lang = actor.lang
+
+        async def save(actor):
             values = await self.adapter._people_in(actor, view, form_values(view))
             key = f"slack:view:{view['id']}"
             callback = view["callback_id"]
             if callback == assets.REVIEW_FORM:
-                result = await classification.submit_review(self.svc, actor, metadata, values, submission_key=key)
-            elif callback == assets.EDIT_FORM:
-                result = await assets.submit_edit(self.svc, actor, metadata, values, submission_key=key)
-            else:
-                result = await classification.submit_start(self.svc, actor, values, submission_key=key)
-        except Exception:  # noqa: BLE001 — the person keeps the form and is told
-            log.exception("could not save a classification form")
-            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
-            await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
-            return
-        if isinstance(result, FormErrors):
-            await ack(response_action="errors", errors=result.errors)
-            return
-        await ack(response_action="update", view=screen_view(result))
-        if view["callback_id"] == assets.REVIEW_FORM and metadata.get("message") and metadata.get("round"):
-            await self.adapter._safely(self._refresh(metadata["message"], lang, int(metadata["round"]), actor.person_id))
+                return await classification.submit_review(self.svc, actor, metadata, values, submission_key=key)
+            if callback == assets.EDIT_FORM:
+                return await assets.submit_edit(self.svc, actor, metadata, values, submission_key=key)
+            return await classification.submit_start(self.svc, actor, values, submission_key=key)
+        saved = await self.adapter.answer_form(ack, body, view, save, "could not save a classification form")
+        if saved and view["callback_id"] == assets.REVIEW_FORM and metadata.get("message") and metadata.get("round"):
+            actor = saved[0]
+            await self.adapter._safely(self._refresh(metadata["message"], actor.lang, int(metadata["round"]),
+                                                     actor.person_id))
 
     async def _refresh(self, ref: dict, lang: str, round_id: int, owner_id: int) -> None:
         """The owner's message shows what is reviewed and what is left."""

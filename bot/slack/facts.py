@@ -140,21 +140,10 @@ class SlackFacts:
     async def _form(self, ack, body, view, save, failure: str, *, refresh_previous: bool = True) -> None:
         """Validate and store inside the ack; the modal shows the field errors or the saved result. A pushed
         form's screen underneath is refreshed afterwards, so going back shows what was saved."""
-        lang = self.svc.settings.language
-        try:
-            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
-            lang = actor.lang
-            result = await save(actor)
-        except Exception:  # noqa: BLE001 — the person keeps the form and is told
-            log.exception(failure)
-            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
-            await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
+        saved = await self.adapter.answer_form(ack, body, view, save, failure)
+        if saved is None:
             return
-        if isinstance(result, FormErrors):
-            await ack(response_action="errors", errors=result.errors)
-            return
-        payload = screen_view(result)
-        await ack(response_action="update", view=payload)
+        payload = screen_view(saved[1])
         previous = view.get("previous_view_id")
         if refresh_previous and previous:
             await self.adapter._safely(self.client.views_update(view_id=previous, view=payload))

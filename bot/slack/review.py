@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from bot.model import FormErrors
 from bot.slack.blocks import form_metadata, form_values, screen_view
 from handlers import review
 from storage.models import Review
@@ -90,21 +89,10 @@ class SlackReview:
         return found.year if found else self.svc.clock.now().year
 
     async def on_decision(self, ack, body, view) -> None:
-        lang = self.svc.settings.language
-        try:
-            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
-            lang = actor.lang
-            result = await review.record_decision(self.svc, actor, form_metadata(view), form_values(view),
-                                                  submission_key=f"slack:view:{view['id']}")
-        except Exception:  # noqa: BLE001 — the person keeps the form and is told
-            log.exception("could not record a decision")
-            await ack(response_action="errors",
-                      errors={"decision": self.svc.texts.t(lang, "incident.error.not_saved")})
-            return
-        if isinstance(result, FormErrors):
-            await ack(response_action="errors", errors=result.errors)
-        else:
-            await ack(response_action="update", view=screen_view(result))
+        await self.adapter.answer_form(
+            ack, body, view, lambda actor: review.record_decision(self.svc, actor, form_metadata(view), form_values(view),
+                                                                  submission_key=f"slack:view:{view['id']}"),
+            "could not record a decision")
 
     async def _say(self, channel: str, user: str, text: str) -> None:
         """A short word to the one who asked, where they asked."""

@@ -8,7 +8,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.payloads import button_number, message_ref
-from bot.model import Form, FormErrors, Message, Screen
+from bot.model import Form, Message
 from bot.slack.blocks import form_metadata, form_values, message_payload, screen_view
 from handlers import training
 
@@ -78,23 +78,13 @@ class SlackTraining:
         await self.adapter._safely(run())
 
     async def on_form(self, ack, body, view) -> None:
-        lang = self.svc.settings.language
-        try:
-            actor = await self.adapter.actor(body["team"]["id"], body["user"]["id"], learn_profile=False)
-            lang = actor.lang
-            metadata = form_metadata(view)
-            result = await training.submit(self.svc, actor, view["callback_id"], metadata, form_values(view))
-        except Exception:  # noqa: BLE001 — the person keeps the form and is told
-            log.exception("could not save a training form")
-            first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "")
-            await ack(response_action="errors", errors={first: self.svc.texts.t(lang, "incident.error.not_saved")})
-            return
-        if isinstance(result, FormErrors):
-            await ack(response_action="errors", errors=result.errors)
-            return
-        await ack(response_action="update", view=screen_view(result))
-        if metadata.get("message") and metadata.get("assignment"):
-            state = await training.state_message(self.svc, lang, int(metadata["assignment"]))
+        metadata = form_metadata(view)
+        saved = await self.adapter.answer_form(
+            ack, body, view, lambda actor: training.submit(self.svc, actor, view["callback_id"], metadata,
+                                                            form_values(view)),
+            "could not save a training form")
+        if saved and metadata.get("message") and metadata.get("assignment"):
+            state = await training.state_message(self.svc, saved[0].lang, int(metadata["assignment"]))
             if state is not None:
                 await self.adapter._safely(self._replace(metadata["message"], state))
 
