@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from bot.documents import Chart, markdown_to_docx, markdown_to_pdf, render_chart
 from bot.documents import markdown as md
 from bot.documents import mplsetup
+from bot.documents import pdf as pdf_engine
 from bot.documents.charts import number
 from bot.documents.pdf import text as pdf_text
 
@@ -305,3 +306,60 @@ def test_unwritable_home_sends_matplotlib_to_a_temp_dir(monkeypatch, tmp_path):
         assert chosen.is_dir() and chosen.parent == Path(tempfile.gettempdir())
     finally:
         shutil.rmtree(chosen, ignore_errors=True)
+
+
+# ---- words in narrow table columns ------------------------------------------------------------------------
+
+CONTROLS = """\
+| Rutin | Vad kontrollerades | Metod | Resultat | Iakttagelser |
+|---|---|---|---|---|
+| Behörighetshantering | – | – | Inte kontrollerad | Ingår i internkontrollplanen även kommande tre år. |
+| Informationssäkerhet i upphandling | Att alla upphandlingar av nya system har beaktat \
+informationssäkerhetsrelaterade krav. | Informationssäkerhetssamordnaren involveras i samband med \
+upphandlingsförfarandet. | Brist | Stöddokumenten behöver kontrollpunkter relaterade till informationssäkerhet. \
+Informationssäkerhetssamordnaren ger klartecken på att informationssäkerhetsrelaterade krav är omhändertagna. |
+"""
+
+
+def table_cells(markdown: str, language: str = "sv-SE") -> list:
+    """Every table cell's paragraph as the PDF writer lays it out (same styles, same column widths)."""
+    pdf_engine._register_fonts()
+    renderer = pdf_engine._Renderer(pdf_engine._styles(language), {}, language)
+    cells = []
+    for block in md.parse(markdown):
+        if isinstance(block, md.Table):
+            table = renderer.table(block, pdf_engine.TEXT_WIDTH)
+            table.wrap(pdf_engine.TEXT_WIDTH, pdf_engine.FRAME_HEIGHT)
+            # reportlab keeps each cell as a tuple of its flowables
+            cells += [para for row in table._cellvalues for cell in row for para in cell]
+    return cells
+
+
+def broken_without_hyphen(markdown: str, language: str = "sv-SE") -> list[str]:
+    """The cells in which a word had to be cut where it did not fit, with no hyphen (reportlab counts these)."""
+    return [para.text for para in table_cells(markdown, language) if para._splitLongWordCount]
+
+
+def test_narrow_columns_hyphenate_long_words_and_fit_short_ones():
+    assert broken_without_hyphen(CONTROLS) == []
+    assert broken_without_hyphen(CONTROLS, "en-GB") == []
+    assert sum(para._hyphenations for para in table_cells(CONTROLS)) > 0  # the long compounds were hyphenated
+    text = "\n".join(page.extract_text() for page in PdfReader(BytesIO(markdown_to_pdf(CONTROLS, title=TITLE))).pages)
+    lines = text.splitlines()
+    # The first column is as wide as its longest word: no hyphen needed there.
+    assert "Behörighetshantering" in lines and "Informationssäkerhet" in lines
+    assert any(line.endswith("-") for line in lines)
+
+
+def test_column_widths_keep_words_whole_where_they_can():
+    # Natural widths 100 and 400 for a width of 300; the first column's longest word needs 120.
+    assert md.fit_columns([100, 400], 300) == [100, 200]
+    widths = md.fit_columns([150, 400], 300, minimum=[120, 50])
+    assert widths[0] >= 120 and sum(widths) == pytest.approx(300)
+    # Minimums that cannot all fit share the width in their proportion.
+    assert md.fit_columns([400, 400], 300, minimum=[200, 400]) == pytest.approx([100, 200])
+
+
+def test_docx_lets_word_hyphenate():
+    document = Document(BytesIO(markdown_to_docx(CONTROLS, title=TITLE)))
+    assert document.settings.element.find(qn("w:autoHyphenation")) is not None

@@ -63,6 +63,15 @@ def _setup(doc, title: str, language: str) -> None:
     for rpr in (default_rpr, doc.styles["Normal"].element.get_or_add_rPr()):
         if rpr is not None:
             _set_lang(rpr, language)
+    # Narrow table columns: Word hyphenates long compounds by the language's rules instead of breaking them
+    # anywhere. w:autoHyphenation follows w:defaultTabStop in the settings' schema order.
+    if doc.settings.element.find(qn("w:autoHyphenation")) is None:
+        hyphenation = OxmlElement("w:autoHyphenation")
+        tab_stop = doc.settings.element.find(qn("w:defaultTabStop"))
+        if tab_stop is not None:
+            tab_stop.addnext(hyphenation)
+        else:
+            doc.settings.element.insert(0, hyphenation)
     props = doc.core_properties
     now = datetime.now(timezone.utc).replace(microsecond=0)
     # The template's own properties ("python-docx", a 2013 date, a comment) would otherwise show in Word.
@@ -232,7 +241,11 @@ class _Writer:
         table.alignment = WD_TABLE_ALIGNMENT.LEFT
         # Proportional to the text each column holds, like the PDF (Word would otherwise split evenly).
         natural = [max(len(md.plain(row[c])) for row in rows) * Pt(5.2) + Pt(14) for c in range(ncols)]
-        widths = md.fit_columns(natural, TEXT_WIDTH)
+        # ... and at least as wide as its longest word, unless that is more than a fair share (then Word hyphenates)
+        longest = [max((len(w) for row in rows for w in md.plain(row[c]).split()), default=0) * Pt(5.2) + Pt(14)
+                   for c in range(ncols)]
+        minimum = [min(w, 1.25 * TEXT_WIDTH / ncols) for w in longest]
+        widths = md.fit_columns(natural, TEXT_WIDTH, minimum)
         for c, column in enumerate(table.columns):
             column.width = int(widths[c])
         for r, (row, cells) in enumerate(zip(table.rows, rows)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 from typing import Union
 
 from markdown_it import MarkdownIt
@@ -93,6 +94,18 @@ class _Style:
 
 
 _PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+
+_CHART_IMAGE = re.compile(r"!\[([^\]\n]*)\]\(" + re.escape(CHART_SCHEME) + r"([^)\s]+)\)")
+
+
+def link_charts(markdown: str, files: dict[str, str]) -> str:
+    """Markdown to be read on its own: a `chart:` image links the file its chart is in (`files`: key → relative
+    path, URL-quoted); a chart with no file becomes its caption in italics, as the PDF prints it."""
+    def image(found: re.Match) -> str:
+        alt, key = found.group(1), found.group(2)
+        return f"![{alt}]({quote(files[key])})" if key in files else f"*{alt}*"
+    return _CHART_IMAGE.sub(image, markdown)
 
 
 def parse(markdown: str) -> list[Block]:
@@ -211,13 +224,22 @@ def _walk(node: SyntaxTreeNode, style: _Style, out: list[Span]) -> None:
             out.append(Span(node.content, style.bold, style.italic, False, style.href))
 
 
-def fit_columns(natural: list[float], width: float) -> list[float]:
+def fit_columns(natural: list[float], width: float, minimum: list[float] | None = None) -> list[float]:
     """Column widths for a table: each column its natural width if the table fits; otherwise narrow columns
-    keep theirs and the wide ones share the rest in proportion to how much more they would need."""
+    keep theirs and the wide ones share the rest in proportion to how much more they would need. No column
+    gets less than its `minimum` (its longest word, say) while the minimums fit: the columns above theirs
+    give way, in proportion to what they have to spare."""
     if not natural or sum(natural) <= width:
         return list(natural)
+    minimum = [min(m, n) for m, n in zip(minimum or [0.0] * len(natural), natural)]
+    if sum(minimum) >= width:  # even the minimums do not fit: share the width in their proportion
+        return [width * m / sum(minimum) for m in minimum]
     share = width / len(natural)
     widths = [min(n, share) for n in natural]
     wanting = [n - w for n, w in zip(natural, widths)]
     spare = width - sum(widths)
-    return [w + spare * want / sum(wanting) for w, want in zip(widths, wanting)]
+    widths = [w + spare * want / sum(wanting) for w, want in zip(widths, wanting)]
+    deficit = sum(max(0.0, m - w) for m, w in zip(minimum, widths))
+    widths = [max(w, m) for w, m in zip(widths, minimum)]
+    slack = [w - m for w, m in zip(widths, minimum)]
+    return [w - deficit * s / sum(slack) for w, s in zip(widths, slack)]

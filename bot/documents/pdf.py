@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from io import BytesIO
+import re
 from xml.sax.saxutils import escape
 
+import pyphen
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -38,6 +40,7 @@ RULE = colors.HexColor("#B8BEC6")
 NOTE_BG, NOTE_BAR = colors.HexColor("#EEF2F7"), colors.HexColor("#5B7DB1")
 CODE_BG = colors.HexColor("#F3F3F3")
 CELL_PAD = 4
+CELL_SIZE = 8.5
 BULLETS = ["•", "◦", "▪"]
 LIST_INDENT = 16
 
@@ -88,8 +91,17 @@ def text(value: str) -> str:
     return "".join(out)
 
 
-def _styles() -> dict[str, ParagraphStyle]:
+@lru_cache(maxsize=4)
+def _hyphenator(language: str) -> pyphen.Pyphen:
+    """Hyphenation patterns for the document's language ("sv-SE" → sv_SE); pyphen falls back to "sv"."""
+    return pyphen.Pyphen(lang=language.replace("-", "_"))
+
+
+def _styles(language: str = "sv-SE") -> dict[str, ParagraphStyle]:
     body = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=14, spaceAfter=6, textColor=INK)
+    # Table cells are narrow: long Swedish compounds are broken where the language allows, with a hyphen
+    # (reportlab calls the hyphenator), and at their own hyphens ("Informations-/IT-säkerhet").
+    hyphenate = dict(hyphenationLang=_hyphenator(language).iterate, embeddedHyphenation=2)
 
     def heading(name: str, size: float, before: float, font: str = f"{FONT}-Bold") -> ParagraphStyle:
         return ParagraphStyle(name, parent=body, fontName=font, fontSize=size, leading=size * 1.25,
@@ -102,9 +114,9 @@ def _styles() -> dict[str, ParagraphStyle]:
         "h1": heading("h1", 15, 14), "h2": heading("h2", 13, 12), "h3": heading("h3", 11.5, 10),
         "h4": heading("h4", 10.5, 8, f"{FONT}-BoldOblique"),
         "item": ParagraphStyle("item", parent=body, spaceAfter=3),
-        "cell": ParagraphStyle("cell", parent=body, fontSize=8.5, leading=11, spaceAfter=0),
-        "head": ParagraphStyle("head", parent=body, fontName=f"{FONT}-Bold", fontSize=8.5, leading=11,
-                               spaceAfter=0, textColor=colors.white),
+        "cell": ParagraphStyle("cell", parent=body, fontSize=CELL_SIZE, leading=11, spaceAfter=0, **hyphenate),
+        "head": ParagraphStyle("head", parent=body, fontName=f"{FONT}-Bold", fontSize=CELL_SIZE, leading=11,
+                               spaceAfter=0, textColor=colors.white, **hyphenate),
         "code": ParagraphStyle("code", parent=body, fontName=MONO, fontSize=8.5, leading=11, backColor=CODE_BG,
                                borderPadding=4, spaceBefore=4, spaceAfter=10),
         "missing": ParagraphStyle("missing", parent=body, textColor=MUTED),
@@ -145,13 +157,13 @@ class _Document(SimpleDocTemplate):
 def _build(blocks, title: str, charts: dict[str, bytes], footer: str, language: str,
            total: int | None) -> tuple[bytes, int]:
     out = BytesIO()
-    styles = _styles()
+    styles = _styles(language)
     doc = _Document(out, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
                     bottomMargin=MARGIN_BOTTOM, title=title, author="", subject="", creator="", keywords="",
                     lang=language, displayDocTitle=1, initialFontName=FONT)
     doc._outline_level, doc._outline_count = -1, 0
     story = [Paragraph(text(title), styles["title"])] if title else []
-    story += _keep_headings_with_next(_Renderer(styles, charts).blocks(blocks, TEXT_WIDTH))
+    story += _keep_headings_with_next(_Renderer(styles, charts, language).blocks(blocks, TEXT_WIDTH))
 
     def page(canvas, document) -> None:
         canvas.saveState()
@@ -212,9 +224,10 @@ class _Picture(Image):
 
 
 class _Renderer:
-    def __init__(self, styles: dict[str, ParagraphStyle], charts: dict[str, bytes]):
+    def __init__(self, styles: dict[str, ParagraphStyle], charts: dict[str, bytes], language: str = "sv-SE"):
         self.styles = styles
         self.charts = charts
+        self.language = language
 
     def blocks(self, blocks: list[md.Block], width: float, depth: int = 0) -> list:
         out: list = []
@@ -263,7 +276,8 @@ class _Renderer:
         data = [[Paragraph(markup(cell, colors.white if r == 0 else LINK),
                            _aligned(self.styles["head" if r == 0 else "cell"], aligns[c]))
                  for c, cell in enumerate(row)] for r, row in enumerate(rows)]
-        table = Table(data, colWidths=_column_widths(rows, width), repeatRows=1, hAlign="LEFT",
+        widths = _column_widths(rows, width, _hyphenator(self.language))
+        table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT",
                       spaceBefore=4, spaceAfter=10)
         table.setStyle(TableStyle([
             ("FONTNAME", (0, 0), (-1, -1), FONT),  # reportlab would otherwise select Helvetica for the cells
@@ -355,11 +369,45 @@ def _aligned(style: ParagraphStyle, align: str | None) -> ParagraphStyle:
                           alignment={"center": TA_CENTER, "right": TA_RIGHT}.get(align, TA_LEFT))
 
 
-def _column_widths(rows: list[list[list[md.Span]]], width: float) -> list[float]:
-    natural = [2 * CELL_PAD + 2.0] * len(rows[0])
+WORDS = re.compile(r"\S+")
+
+
+def _column_widths(rows: list[list[list[md.Span]]], width: float, hyphenator: pyphen.Pyphen) -> list[float]:
+    """Widths from the content: a column's natural width is its longest cell on one line; its minimum is its
+    longest word, so that no word has to be broken, unless that word is longer than a fair share of the
+    width: then (and when the minimums do not all fit, widest first) the column makes do with its longest
+    hyphenation piece, and the word is hyphenated."""
+    pad = 2 * CELL_PAD + 2.0
+    natural, whole, pieces = [pad] * len(rows[0]), [pad] * len(rows[0]), [pad] * len(rows[0])
     for r, row in enumerate(rows):
         font = f"{FONT}-Bold" if r == 0 else FONT
+        measure = lambda s: pdfmetrics.stringWidth(s, font, CELL_SIZE) + pad  # noqa: E731
         for c, cell in enumerate(row):
-            wanted = pdfmetrics.stringWidth(md.plain(cell), font, 8.5) + 2 * CELL_PAD + 2
-            natural[c] = max(natural[c], wanted)
-    return md.fit_columns(natural, width)
+            content = md.plain(cell)
+            natural[c] = max(natural[c], measure(content))
+            for word in WORDS.findall(content):
+                whole[c] = max(whole[c], measure(word))
+                pieces[c] = max(pieces[c], max(measure(p) for p in _pieces(word, hyphenator)))
+    fair = 1.25 * width / len(whole)
+    minimum = [w if w <= fair else p for w, p in zip(whole, pieces)]
+    for c in sorted(range(len(minimum)), key=lambda c: whole[c], reverse=True):
+        if sum(minimum) <= width:
+            break
+        minimum[c] = pieces[c]
+    return md.fit_columns(natural, width, minimum)
+
+
+LETTERS = re.compile(r"[^\W\d_]+")
+LETTERS_AND_HYPHENS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+
+
+def _pieces(word: str, hyphenator: pyphen.Pyphen) -> list[str]:
+    """The parts reportlab may break a word into, each as printed (with its hyphen): a word of letters at the
+    language's hyphenation points, one of letters and hyphens after its hyphens; any other word is whole."""
+    core = word.strip("\"'([{)]}?!.,;:’”")
+    if LETTERS.fullmatch(core):
+        bounds = [0, *hyphenator.positions(core), len(core)]
+        return [core[a:b] + ("-" if b < len(core) else "") for a, b in zip(bounds, bounds[1:])]
+    if LETTERS_AND_HYPHENS.fullmatch(core):
+        return [part + "-" for part in core.split("-")[:-1]] + [core.rsplit("-", 1)[1]]
+    return [word]
