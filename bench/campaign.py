@@ -585,7 +585,7 @@ def spawn(url: str, fake: FakeSlack, tmp: Path, log_path: Path) -> subprocess.Po
     drop = ("SLACK_", "LISBOT_", "CLIENT_", "TENANT_", "DATABASE_URL", "SERVICE_URL", "PORT")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.base_url, DATABASE_URL=url,
-               PORT=str(free_port()), LISBOT_HOST="127.0.0.1", PYTHONUNBUFFERED="1")
+               PORT=str(free_port()), LISBOT_HOST="127.0.0.1", LISBOT_SECURITY_CHANNEL="C0SECURITY", PYTHONUNBUFFERED="1")
     log = open(log_path, "ab")  # noqa: SIM115 — handed to the child
     try:
         # cwd: a folder without a .env, so nothing but the variables above configures it.

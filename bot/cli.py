@@ -9,14 +9,18 @@ import sys
 from pathlib import Path
 
 from bot import cli_classification, cli_review, cli_training
+from bot.cli_support import database_problem, hidden_password, organisation_or_exit, os_reason, services
 from bot.config import ConfigError, load_settings
 from storage.db import Database, DatabaseUrlError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lisbot", description="lisbot: the information-security bot (LIS).")
+    parser = argparse.ArgumentParser(prog="lisbot", description="lisbot: the information-security bot (LIS) for Slack "
+                                     "and/or Microsoft Teams. Start with `lisbot demo`; serve with `lisbot run`.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve Slack (HTTP at /slack/events, or Socket Mode when SLACK_APP_TOKEN is set)")
+    run_help = ("serve Slack and/or Microsoft Teams, as configured in .env: Slack over HTTP at /slack/events (or Socket "
+                "Mode when SLACK_APP_TOKEN is set), Teams at /api/messages when CLIENT_ID is set")
+    commands.add_parser("run", help=run_help, description=run_help)
     db = commands.add_parser("db", help="database maintenance")
     db.add_subparsers(dest="db_command", required=True).add_parser("upgrade", help="apply pending migrations")
     demo = commands.add_parser("demo", help="show the product without Slack, on a sample organisation")
@@ -57,10 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     package.add_argument("--terms-url", help="the terms of use (default: --url)")
     args = parser.parse_args(argv)
 
+    settings = None
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        if settings.log_level != "DEBUG":  # its retry notices are one line each per attempt, and say nothing new
+            logging.getLogger("slack_sdk").setLevel(logging.WARNING)
         if args.command == "run":
             settings.require_slack()
             from bot.runtime import serve
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(settings))
         elif args.command == "db":
             asyncio.run(_upgrade(settings.database_url))
-            print(f"database is up to date: {settings.database_url}")
+            print(_texts(settings).t(settings.language, "cli.database.upgraded", url=hidden_password(settings.database_url)))
         elif args.command == "demo":
             from bot.demo import run_demo
 
@@ -93,7 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        problem = database_problem(exc, settings) if settings is not None else None
+        if problem is None:
+            raise
+        print(f"lisbot: {problem}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _texts(settings):
+    from bot.i18n import Texts
+
+    return Texts(default_lang=settings.language)
 
 
 def _teams_package(settings, args) -> int:
@@ -107,9 +126,11 @@ def _teams_package(settings, args) -> int:
         print(f"lisbot: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"lisbot: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        texts = _texts(settings)
+        print(f"lisbot: {texts.t(settings.language, 'cli.cannot_write', path=args.out, reason=os_reason(texts, settings.language, exc))}",
+              file=sys.stderr)
         return 2
-    print(f"Teams app package written: {path} (upload it in the Teams admin center → Manage apps)")
+    print(_texts(settings).t(settings.language, "cli.teams_package_written", path=str(path)))
     return 0
 
 
@@ -123,22 +144,20 @@ async def _upgrade(url: str) -> None:
 
 async def _import_people(settings, path: str, *, good_rows: bool, team: str | None) -> int:
     """`lisbot import people FILE`: 0 imported, 1 not imported (the report says why), 2 could not start."""
-    from bot.slack.directory import OrganisationNotFound, resolve_organisation
     from handlers.directory import import_people_file, report_message
 
-    svc = _services(settings)
+    svc = services(settings)
     t = lambda key, **kw: svc.texts.t(settings.language, key, **kw)  # noqa: E731
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        print(f"lisbot: {t('directory.cli.file_not_found', path=path, reason=exc.strerror or exc)}", file=sys.stderr)
+        print(f"lisbot: {t('cli.file_unreadable', path=path, reason=os_reason(svc.texts, settings.language, exc))}",
+              file=sys.stderr)
         return 2
     try:
         await svc.db.upgrade()
-        try:
-            org = await resolve_organisation(svc, team)
-        except OrganisationNotFound as exc:
-            print(f"lisbot: {t(exc.key, **exc.params)}", file=sys.stderr)
+        org = await organisation_or_exit(svc, team)
+        if org is None:
             return 2
         result = await import_people_file(svc, org.id, data, import_good_rows=good_rows)
         print(_report_text(report_message(svc, settings.language, result, filename=Path(path).name, cli=True)))
@@ -154,7 +173,7 @@ async def _sync_slack(settings, *, team: str | None) -> int:
     from bot.slack.directory import OrganisationNotFound, directory_client, resolve_organisation, sync_slack_directory
     from handlers.directory import sync_text
 
-    svc = _services(settings)
+    svc = services(settings)
     t = lambda key, **kw: svc.texts.t(settings.language, key, **kw)  # noqa: E731
     if not settings.slack_bot_token:
         print(f"lisbot: {t('directory.cli.sync_needs_token')}", file=sys.stderr)
@@ -188,23 +207,21 @@ async def _sync_slack(settings, *, team: str | None) -> int:
 async def _facts(settings, args) -> int:
     """`lisbot facts import FILE` (0 stored, 1 not stored: the report lists every problem) and
     `lisbot facts export --year Y [--out FILE]`; 2 when it could not start."""
-    from bot.slack.directory import OrganisationNotFound, resolve_organisation
     from handlers.facts import export_facts, import_facts, import_report
 
-    svc = _services(settings)
+    svc = services(settings)
     lang = settings.language
     t = lambda key, **kw: svc.texts.t(lang, key, **kw)  # noqa: E731
     try:
         data = Path(args.file).read_bytes() if args.facts_command == "import" else b""
     except OSError as exc:
-        print(f"lisbot: {t('facts.cli.file_not_found', path=args.file, reason=exc.strerror or exc)}", file=sys.stderr)
+        print(f"lisbot: {t('cli.file_unreadable', path=args.file, reason=os_reason(svc.texts, lang, exc))}",
+              file=sys.stderr)
         return 2
     try:
         await svc.db.upgrade()
-        try:
-            org = await resolve_organisation(svc, args.team)
-        except OrganisationNotFound as exc:
-            print(f"lisbot: {t(exc.key, **exc.params)}", file=sys.stderr)
+        org = await organisation_or_exit(svc, args.team)
+        if org is None:
             return 2
         if args.facts_command == "import":
             result = await import_facts(svc, org.id, data)
@@ -217,22 +234,13 @@ async def _facts(settings, args) -> int:
         try:
             Path(args.out).write_text(text, "utf-8")
         except OSError as exc:
-            print(f"lisbot: {t('facts.cli.cannot_write', path=args.out, reason=exc.strerror or exc)}",
+            print(f"lisbot: {t('cli.cannot_write', path=args.out, reason=os_reason(svc.texts, lang, exc))}",
                   file=sys.stderr)
             return 2
         print(t("facts.cli.written", year=str(args.year), out=args.out))
         return 0
     finally:
         await svc.db.close()
-
-
-def _services(settings):
-    from bot.clock import SystemClock
-    from bot.i18n import Texts
-    from handlers.services import Services
-
-    return Services(db=Database(settings.database_url), texts=Texts(default_lang=settings.language),
-                    clock=SystemClock(), settings=settings)
 
 
 def _report_text(message) -> str:

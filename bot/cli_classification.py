@@ -10,6 +10,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.cli_support import organisation_or_exit, os_reason, services
+
 TEAM_HELP = "the Slack workspace id (T…); default: SLACK_BOT_TOKEN's, or the only one"
 
 
@@ -37,31 +39,21 @@ def run(settings, args) -> int:
     return asyncio.run(_status(settings, team=args.team))
 
 
-async def _organisation(svc, team: str | None):
-    from bot.slack.directory import OrganisationNotFound, resolve_organisation
-
-    try:
-        return await resolve_organisation(svc, team)
-    except OrganisationNotFound as exc:
-        print(f"lisbot: {svc.texts.t(svc.settings.language, exc.key, **exc.params)}", file=sys.stderr)
-        return None
-
-
 async def _import_assets(settings, path: str, *, team: str | None) -> int:
-    from bot.cli import _report_text, _services
+    from bot.cli import _report_text
     from handlers.assets import import_assets_file, import_report
 
-    svc = _services(settings)
+    svc = services(settings)
     lang = settings.language
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        print(f"lisbot: {svc.texts.t(lang, 'classification.cli.file_not_found', path=path, reason=exc.strerror or exc)}",
-              file=sys.stderr)
+        reason = os_reason(svc.texts, lang, exc)
+        print(f"lisbot: {svc.texts.t(lang, 'cli.file_unreadable', path=path, reason=reason)}", file=sys.stderr)
         return 2
     try:
         await svc.db.upgrade()
-        org = await _organisation(svc, team)
+        org = await organisation_or_exit(svc, team)
         if org is None:
             return 2
         result = await import_assets_file(svc, org.id, data)
@@ -72,13 +64,12 @@ async def _import_assets(settings, path: str, *, team: str | None) -> int:
 
 
 async def _start(settings, due_text: str | None, *, team: str | None) -> int:
-    from bot.cli import _services
     from bot.console import blocks_text
     from handlers.assets import today_of
     from handlers.classification import start_round, started_blocks
     from handlers.tabular import InvalidValue, parse_date
 
-    svc = _services(settings)
+    svc = services(settings)
     lang = settings.language
     try:
         due = None
@@ -91,7 +82,7 @@ async def _start(settings, due_text: str | None, *, team: str | None) -> int:
                 print(f"lisbot: {svc.texts.t(lang, 'classification.cli.invalid_due', value=due_text)}", file=sys.stderr)
                 return 2
         await svc.db.upgrade()
-        org = await _organisation(svc, team)
+        org = await organisation_or_exit(svc, team)
         if org is None:
             return 2
         result = await start_round(svc, org.id, kind="manual", due=due)
@@ -104,14 +95,13 @@ async def _start(settings, due_text: str | None, *, team: str | None) -> int:
 
 
 async def _status(settings, *, team: str | None) -> int:
-    from bot.cli import _services
     from bot.console import blocks_text
     from handlers.classification import coverage_blocks, status_of
 
-    svc = _services(settings)
+    svc = services(settings)
     try:
         await svc.db.upgrade()
-        org = await _organisation(svc, team)
+        org = await organisation_or_exit(svc, team)
         if org is None:
             return 2
         status = await status_of(svc, org.id)

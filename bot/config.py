@@ -21,8 +21,53 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_TEAMS_CHANNEL = re.compile(r"^19:[^\s@]+@thread\.(tacv2|skype)$")
+# pydantic's own error types, as the reason texts under cli.config.reason in templates/i18n/*/cli.yaml
+_REASONS = {"int_parsing": ("int", None), "int_from_float": ("int", None), "greater_than_equal": ("ge", "ge"),
+            "less_than_equal": ("le", "le"), "string_too_long": ("too_long", "max_length"),
+            "string_too_short": ("too_short", None)}
+
+
 class ConfigError(Exception):
-    """A missing or malformed setting; the message is one line naming it."""
+    """A missing or malformed setting; the message is one line naming it, in LISBOT_LANGUAGE (Swedish by
+    default), from templates/i18n/*/cli.yaml."""
+
+    def __init__(self, key: str, lang: str | None = None, **params) -> None:
+        super().__init__(key)
+        self.key, self.lang, self.params = key, lang or language_hint(), params
+
+    def __str__(self) -> str:
+        from bot.i18n import Texts
+
+        return " ".join(Texts().t(self.lang, self.key, **self.params).split())
+
+
+class Reason(ValueError):
+    """A validator's complaint, named by its text key under cli.config.reason."""
+
+
+def language_hint(env_file: str | None = ".env") -> str:
+    """LISBOT_LANGUAGE as far as it can be read when the settings themselves cannot: for their error messages."""
+    import os
+
+    from dotenv import dotenv_values
+
+    value = next((v for k, v in os.environ.items() if k.upper() == "LISBOT_LANGUAGE"), None)
+    if value is None and env_file:
+        value = next((v for k, v in dotenv_values(env_file).items() if k.upper() == "LISBOT_LANGUAGE"), None)
+    value = (value or "").strip().lower()[:2]
+    return value if value in SUPPORTED_LANGUAGES else "sv"
+
+
+def channel_id(value: str | None) -> str | None:
+    """A Slack (C…/G…) or Teams (19:…@thread.tacv2) channel id; a #name or anything else is refused."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if _SLACK_CHANNEL.match(value) or _TEAMS_CHANNEL.match(value):
+        return value
+    raise Reason("channel_name" if value.startswith("#") or not re.search(r"\d", value) else "channel_id")
 
 
 class Settings(BaseSettings):
@@ -37,6 +82,9 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", alias="LISBOT_HOST")
     security_channel: str | None = Field(default=None, alias="LISBOT_SECURITY_CHANNEL")
     leadership_channel: str | None = Field(default=None, alias="LISBOT_LEADERSHIP_CHANNEL")
+    # Whom the management review addresses, as the document says it ("förvaltningschefen"); one line of text.
+    review_recipient: str | None = Field(default=None, alias="LISBOT_REVIEW_RECIPIENT", max_length=100,
+                                         pattern=r"^[^\r\n|*_`<>\[\]#]*$")
     timezone: str = Field(default="Europe/Stockholm", alias="LISBOT_TIMEZONE")
     language: str = Field(default="sv", alias="LISBOT_LANGUAGE")
     log_level: str = Field(default="INFO", alias="LISBOT_LOG_LEVEL")
@@ -76,7 +124,7 @@ class Settings(BaseSettings):
     @classmethod
     def _api_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
+            raise Reason("http_url")
         return value if value.endswith("/") else value + "/"
 
     @field_validator("teams_login_url", "teams_openid_url", "teams_token_issuer", "teams_service_url")
@@ -87,7 +135,7 @@ class Settings(BaseSettings):
             return value
         if parts.scheme == "http" and parts.hostname in _LOOPBACK:
             return value  # a fake on this machine, in tests
-        raise ValueError("must be an https URL")
+        raise Reason("https_url")
 
     @field_validator("public_url", mode="before")
     @classmethod
@@ -97,7 +145,7 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and parts.hostname in _LOOPBACK:
             return value.rstrip("/")
-        raise ValueError("must be the https address where lisbot answers, e.g. https://lisbot.example.se")
+        raise Reason("public_url")
 
     @field_validator("training_autostart", mode="before")
     @classmethod
@@ -111,7 +159,7 @@ class Settings(BaseSettings):
                 raise ValueError
             date(2024, int(match[1]), int(match[2]))  # a leap year: 02-29 is a date (03-01 in other years)
         except ValueError:
-            raise ValueError("must be a date as MM-DD, e.g. 09-01") from None
+            raise Reason("mmdd") from None
         return value
 
     @property
@@ -123,7 +171,7 @@ class Settings(BaseSettings):
     @classmethod
     def _teams_org(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"slack:[A-Z0-9]+", value.strip()):
-            raise ValueError("must be slack:<workspace id>, e.g. slack:T0123ABC")
+            raise Reason("teams_org")
         return value.strip() if value else None
 
     @field_validator("timezone")
@@ -132,7 +180,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise Reason("timezone") from exc
         return value
 
     @field_validator("database_url")
@@ -142,8 +190,8 @@ class Settings(BaseSettings):
 
         try:
             async_url(value)
-        except DatabaseUrlError as exc:
-            raise ValueError(str(exc)) from None
+        except DatabaseUrlError:
+            raise Reason("database_url") from None
         return value
 
     @field_validator("log_level")
@@ -151,7 +199,7 @@ class Settings(BaseSettings):
     def _log_level(cls, value: str) -> str:
         value = value.strip().upper()
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+            raise Reason("log_level")
         return value
 
     @field_validator("language")
@@ -159,10 +207,15 @@ class Settings(BaseSettings):
     def _language(cls, value: str) -> str:
         value = value.strip().lower()[:2]
         if value not in SUPPORTED_LANGUAGES:
-            raise ValueError(f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+            raise Reason("language")
         return value
 
-    @field_validator("security_channel", "leadership_channel", "slack_app_token", "slack_bot_token",
+    @field_validator("security_channel", "leadership_channel", mode="before")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return channel_id(value)
+
+    @field_validator("slack_app_token", "slack_bot_token",
                      "slack_signing_secret", "teams_client_id", "teams_client_secret", "teams_tenant_id", "teams_org",
                      mode="before")
     @classmethod
@@ -193,27 +246,26 @@ class Settings(BaseSettings):
             if not (self.slack_bot_token or self.slack_signing_secret or self.slack_app_token):
                 return
         if not self.slack_bot_token:
-            raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…), nor CLIENT_ID for Microsoft Teams; "
-                              "see .env.example")
+            raise ConfigError("cli.config.bot_token_missing", self.language)
         if not self.slack_bot_token.startswith("xoxb-"):
-            raise ConfigError("SLACK_BOT_TOKEN is malformed: a bot token starts with xoxb-")
+            raise ConfigError("cli.config.bot_token_malformed", self.language)
         if self.socket_mode:
             if not self.slack_app_token.startswith("xapp-"):
-                raise ConfigError("SLACK_APP_TOKEN is malformed: an app-level token starts with xapp-")
+                raise ConfigError("cli.config.app_token_malformed", self.language)
         elif not self.slack_signing_secret:
-            raise ConfigError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode); see .env.example")
+            raise ConfigError("cli.config.signing_secret_missing", self.language)
+        if not self.security_channel:
+            raise ConfigError("cli.config.security_channel_missing", self.language)
 
     def require_teams(self) -> None:
         if not self.teams_client_id or not _GUID.match(self.teams_client_id):
-            raise ConfigError("CLIENT_ID is malformed: the bot's Microsoft App ID is a GUID "
-                              "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+            raise ConfigError("cli.config.client_id_malformed", self.language)
         if not self.teams_client_secret:
-            raise ConfigError("CLIENT_SECRET is not set (the client secret of the bot's app registration); "
-                              "see .env.example")
+            raise ConfigError("cli.config.client_secret_missing", self.language)
         if not self.teams_tenant_id:
-            raise ConfigError("TENANT_ID is not set (the Microsoft Entra tenant id, a GUID); see .env.example")
+            raise ConfigError("cli.config.tenant_missing", self.language)
         if not _GUID.match(self.teams_tenant_id):
-            raise ConfigError("TENANT_ID is malformed: the Microsoft Entra tenant id is a GUID")
+            raise ConfigError("cli.config.tenant_malformed", self.language)
 
 
 def load_settings(env_file: str | None = ".env", **overrides) -> Settings:
@@ -222,5 +274,29 @@ def load_settings(env_file: str | None = ".env", **overrides) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = first["loc"][0] if first["loc"] else "setting"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{name} is malformed: {message}") from None
+        given = str(overrides.get("LISBOT_LANGUAGE") or "").strip().lower()[:2]
+        lang = given if given in SUPPORTED_LANGUAGES else language_hint(env_file)
+        raise ConfigError("cli.config.malformed", lang, name=name, value=_shown(name, first.get("input")),
+                          reason=_reason(lang, first)) from None
+
+
+def _shown(name: str, value) -> str:
+    """The value as given, unless it is a secret (or a URL with a password in it)."""
+    if any(word in name for word in ("TOKEN", "SECRET")):
+        return "…"
+    text = str(value) if value is not None else ""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)[:100]
+
+
+def _reason(lang: str, error: dict) -> str:
+    from bot.i18n import Texts
+
+    texts = Texts()
+    failure = (error.get("ctx") or {}).get("error")
+    if isinstance(failure, Reason):
+        return texts.t(lang, f"cli.config.reason.{failure}", languages=", ".join(SUPPORTED_LANGUAGES))
+    key, limit = _REASONS.get(error["type"], ("other", None))
+    params = {"limit": error["ctx"][limit]} if limit else {}
+    if key == "other":
+        params = {"detail": error["msg"].removeprefix("Value error, ")}
+    return texts.t(lang, f"cli.config.reason.{key}", **params)

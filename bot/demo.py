@@ -3,7 +3,11 @@ through the real handlers and database; what the bot would show in Slack is prin
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from bot.clock import FrozenClock, SystemClock
 from bot.config import Settings
@@ -66,6 +70,9 @@ async def run_demo(settings: Settings, out=print) -> None:
         async with db.transaction() as session:
             out(t("demo.queued", count=await pending_count(session)))
         out("")
+        out(t("cli.demo.next", env=f"DATABASE_URL={settings.database_url}", lisbot=invocation(),
+              year=now.year, team=DEMO_TEAM))
+        out("")
         out(t("demo.connect"))
     finally:
         await db.close()
@@ -79,3 +86,19 @@ async def _demo_person(svc: Services, lang: str) -> Actor:
         await update_slack_profile(session, person.id, name="Anna Andersson", email="anna@example.se",
                                    locale="sv-SE" if lang == "sv" else "en-GB", tz=svc.settings.timezone, now=now)
     return Actor(org_id=org.id, person_id=person.id, platform_user_id="U0ANNA", lang=lang, tz=svc.settings.timezone)
+
+
+def invocation() -> str:
+    """`lisbot` as the person can type it again: `lisbot` when it is on PATH, else the path they used
+    (`.venv/bin/lisbot` after the README's first command)."""
+    used = Path(sys.argv[0])
+    if used.name != "lisbot":
+        return "lisbot"
+    found = shutil.which("lisbot")
+    if found and Path(found).resolve() == used.resolve():
+        return "lisbot"
+    try:
+        relative = os.path.relpath(used)
+    except ValueError:  # another drive (Windows)
+        return str(used.resolve())
+    return relative if not relative.startswith("..") else str(used.resolve())

@@ -151,8 +151,42 @@ class Runtime:
         return web.Response(status=200 if ok else 503, text=json.dumps(body), content_type="application/json")
 
 
+# What Slack answers auth.test with when the token will never work: `lisbot run` stops instead of running deaf.
+TOKEN_REJECTED = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+
+
+async def check_start(settings: Settings) -> None:
+    """Before serving: a rejected Slack token stops `run` (ConfigError, one line); Slack unreachable or a Teams
+    setting that only limits what it can do is one warning line, and lisbot starts (Slack may come back)."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.config import ConfigError
+    from bot.slack.directory import unreachable
+
+    texts, lang = Texts(default_lang=settings.language), settings.language
+    if settings.slack_configured:
+        client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+        try:
+            await client.auth_test()
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error in TOKEN_REJECTED:
+                raise ConfigError("directory.cli.slack_error", lang, error=error) from None
+            log.warning(texts.t(lang, "cli.run.slack_unreachable", error=error))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.warning(texts.t(lang, "cli.run.slack_unreachable", error=unreachable(exc)))
+    if settings.teams_configured:
+        # Teams gives its channel ids only once lisbot runs ("@lisbot kanal"), so their absence cannot stop it.
+        if not settings.security_channel:
+            log.warning(texts.t(lang, "cli.run.no_security_channel_teams"))
+        if not settings.public_url:
+            log.warning(texts.t(lang, "cli.run.no_public_url"))
+
+
 async def serve(settings: Settings) -> None:
     """`lisbot run`: the HTTP server (Slack's endpoint in HTTP mode, /healthz always) and Socket Mode if set."""
+    await check_start(settings)
     runtime = Runtime(settings)
     await runtime.start()
     runner = web.AppRunner(runtime.web_app(), access_log=None)

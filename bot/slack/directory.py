@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,6 +106,12 @@ async def sync_slack_directory_in_background(svc: Services) -> MemberCounts | No
         counts = await sync_slack_directory(svc)
     except asyncio.CancelledError:
         raise
+    except SlackApiError as exc:  # a bad token, a missing scope: said in one line, the traceback tells nothing
+        log.warning(svc.texts.t(svc.settings.language, "cli.run.sync_failed", error=exc.response.get("error")))
+        return None
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:  # Slack unreachable: it may come back
+        log.warning(svc.texts.t(svc.settings.language, "cli.run.sync_failed", error=unreachable(exc)))
+        return None
     except Exception:  # noqa: BLE001 — a failed sync must not take the bot down; the next one catches up
         log.exception("directory: the Slack sync failed")
         return None
@@ -123,9 +130,15 @@ class OrganisationNotFound(Exception):
         self.key, self.params = key, params
 
 
-async def resolve_organisation(svc: Services, team: str | None = None,
-                               client: AsyncWebClient | None = None) -> Organisation:
-    """--team T… if given; else the workspace of SLACK_BOT_TOKEN (auth.test); else the only organisation."""
+def unreachable(exc: BaseException) -> str:
+    """A connection failure in one line: what failed, not a traceback."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def resolve_organisation(svc: Services, team: str | None = None, client: AsyncWebClient | None = None,
+                               offline: Callable[[str], None] | None = None) -> Organisation:
+    """--team T… if given; else the workspace of SLACK_BOT_TOKEN (auth.test); else the only organisation.
+    With `offline`, Slack being unreachable is not an error: it is told why and the database decides."""
     settings = svc.settings
     async with svc.db.transaction() as session:
         known = await organisations(session)
@@ -141,8 +154,11 @@ async def resolve_organisation(svc: Services, team: str | None = None,
         except SlackApiError as exc:
             raise OrganisationNotFound("directory.cli.slack_error", error=exc.response.get("error")) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise OrganisationNotFound("directory.cli.slack_error", error=f"{type(exc).__name__}: {exc}") from exc
-        if team is None or team == team_id:
+            if offline is None:
+                raise OrganisationNotFound("directory.cli.slack_error", error=unreachable(exc)) from exc
+            offline(unreachable(exc))
+            team_id = None
+        if team_id is not None and (team is None or team == team_id):
             async with svc.db.transaction() as session:
                 return await ensure_organisation(session, PLATFORM, team_id, svc.clock.now())
     if team:
