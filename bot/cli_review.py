@@ -21,7 +21,7 @@ def run(settings, args) -> int:
 
 
 async def _review(settings, args) -> int:
-    from handlers.review import documents
+    from handlers.review import chart_file, documents, standalone_markdown
     from handlers.review_data import gather
 
     svc = services(settings)
@@ -39,11 +39,11 @@ async def _review(settings, args) -> int:
     name = t("review.filename", year=args.year)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.md").write_text(docs.markdown, "utf-8")
+        (out / f"{name}.md").write_text(standalone_markdown(docs, name), "utf-8")
         (out / f"{name}.pdf").write_bytes(docs.pdf)
         (out / f"{name}.docx").write_bytes(docs.docx)
         for key, png in docs.charts.items():
-            (out / f"{name}-{key}.png").write_bytes(png)
+            (out / chart_file(name, key)).write_bytes(png)
     except OSError as exc:
         print(f"lisbot: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ in next year's plan."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.documents import Chart, markdown_to_docx, markdown_to_pdf, render_chart
+from bot.documents.markdown import link_charts
 from bot.model import Actor, Button, Buttons, DateField, Divider, Form, FormErrors, Header, Message, Note, Screen, Text, TextField
 from handlers import notify
 from handlers.access import ADMIN, CEO, COORDINATOR, roles_of
+from handlers.coverage import add_months
 from handlers.incidents import KINDS
 from handlers.review_data import gather
 from handlers.services import Services
@@ -28,6 +31,9 @@ from storage.upsert import insert_ignore
 PUBLISH, REGENERATE, DECIDE = "review_publish", "review_regenerate", "review_decide"
 DECISION_FORM = "review_decision_form"
 LIGHT_AREAS = ("incidents", "training", "classification", "internal_control", "gdpr")
+# Inputs the review names as missing when they are, in the order the document has them.
+INPUTS = ("internal_control", "rsa", "gdpr", "training", "classification")
+PLAN_DUE_MONTHS = 3  # a missing three-year plan is asked for within this many months of the review
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,32 @@ def _pct(share: float | None) -> str:
     return "–" if share is None else f"{round(100 * share)} %"
 
 
+def missing_inputs(inputs: dict) -> list[str]:
+    """The inputs the review has nothing on (keys of review.missing.*)."""
+    facts = inputs.get("facts") or {}
+    return [area for area in INPUTS
+            if (not facts.get("rsa") if area == "rsa" else inputs["lights"].get(area) == "grey")]
+
+
+def plan_due(inputs: dict) -> str:
+    """When a missing three-year plan is to be put before leadership."""
+    today = date.fromisoformat(inputs.get("today") or inputs["compiled_at"][:10])
+    return add_months(today, PLAN_DUE_MONTHS).isoformat()
+
+
 def requested_decisions(svc: Services, lang: str, inputs: dict) -> list[str]:
     """What leadership is asked to decide, from where the areas stand."""
     t = lambda key, **kw: svc.texts.t(lang, f"review.decision.{key}", **kw)  # noqa: E731
     year, lights = inputs["year"], inputs["lights"]
-    asks = [t("adopt_plan", first=year + 1, last=year + 3)]
+    why = inputs.get("why") or {}
+    if (inputs.get("facts") or {}).get("plan"):
+        asks = [t("adopt_plan", first=year + 1, last=year + 3)]
+    else:  # nothing to adopt: ask for the plan to be drawn up, as section 2.1 says
+        asks = [t("draw_up_plan", first=year + 1, last=year + 3, due=plan_due(inputs))]
     timeliness = inputs["incidents"]["timeliness"]
-    if lights["incidents"] in ("red", "yellow"):
+    if why.get("incidents") == "none_reported":
+        asks.append(t("incidents_none", year=year))
+    elif lights["incidents"] in ("red", "yellow"):
         asks.append(t("incidents", late=timeliness["late"] + timeliness["overdue_open"] + timeliness["closed_undecided"]))
     if lights["training"] in ("red", "yellow"):
         asks.append(t("training", share=_pct(inputs["training"]["overall"]["share"])))
@@ -58,9 +83,7 @@ def requested_decisions(svc: Services, lang: str, inputs: dict) -> list[str]:
         asks.append(t("internal_control"))
     if lights["gdpr"] in ("red", "yellow"):
         asks.append(t("gdpr"))
-    missing = [svc.texts.t(lang, f"review.missing.{area}") for area in ("training", "classification",
-                                                                      "internal_control", "gdpr")
-               if lights[area] == "grey"]
+    missing = [svc.texts.t(lang, f"review.missing.{area}") for area in missing_inputs(inputs)]
     if missing:
         asks.append(t("missing", what=", ".join(missing)))
     return asks
@@ -97,14 +120,39 @@ def _weakest(departments: dict, key: str = "share") -> dict:
     return {name: d for name, d in departments.items() if name in weakest}
 
 
+def count(n: int, one: str, many: str) -> str:
+    """"1 incident", "3 incidenter": the number and the word in the form that agrees with it."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def ceo(svc: Services, lang: str) -> str:
+    """Who the review is for: LISBOT_REVIEW_RECIPIENT, or the template's neutral wording."""
+    return getattr(svc.settings, "review_recipient", None) or svc.texts.t(lang, "review.ceo")
+
+
 def render_markdown(svc: Services, lang: str, inputs: dict) -> str:
+    """The review as Markdown; images link `chart:<key>`, which the PDF and Word writers resolve."""
     t = lambda key, **kw: svc.texts.t(lang, key, **kw)  # noqa: E731
-    compiled = inputs["compiled_at"][:10]
+    compiled = inputs.get("today") or inputs["compiled_at"][:10]
     return svc.texts.render(
-        f"review/{lang}.md.j2", **inputs, compiled=compiled, kinds=KINDS, t=t, pct=_pct,
+        f"review/{lang}.md.j2", **{**inputs, "why": inputs.get("why") or {}}, compiled=compiled, kinds=KINDS, t=t,
+        pct=_pct, count=count,
         light=lambda color: t(f"review.light.{color}"), kind=lambda code: t(f"incident.kind.{code}"),
         chart=lambda key: f"chart:{key}", requested_decisions=requested_decisions(svc, lang, inputs),
+        missing=missing_inputs(inputs), plan_due=plan_due(inputs), ceo=ceo(svc, lang),
+        rsa_cycle_years=_cycle_years((inputs.get("facts") or {}).get("rsa")),
         classification_text=classification_text(svc, lang, inputs.get("classification")))
+
+
+def _cycle_years(rsa: dict | None) -> int | None:
+    """2 for an RSA cycle written "2022–2023"; None when the cycle does not say."""
+    found = re.fullmatch(r"\s*(\d{4})\s*[-–/]\s*(\d{4})\s*", (rsa or {}).get("cycle") or "")
+    return int(found.group(2)) - int(found.group(1)) + 1 if found and found.group(2) > found.group(1) else None
+
+
+def chart_file(name: str, key: str) -> str:
+    """The file a chart is written to beside the Markdown document `name`.md."""
+    return f"{name}-{key}.png"
 
 
 def classification_text(svc: Services, lang: str, coverage: dict | None) -> str:
@@ -125,6 +173,11 @@ def documents(svc: Services, lang: str, inputs: dict) -> Documents:
     language = "sv-SE" if lang == "sv" else "en-GB"
     return Documents(markdown, markdown_to_pdf(markdown, title=title, charts=images, footer=footer, language=language),
                      markdown_to_docx(markdown, title=title, charts=images, footer=footer, language=language), images)
+
+
+def standalone_markdown(docs: Documents, name: str) -> str:
+    """The Markdown document `name`.md to write beside its charts: the images link the chart files."""
+    return link_charts(docs.markdown, {key: chart_file(name, key) for key in docs.charts})
 
 
 # ---- drafts and publishing ------------------------------------------------------------------
@@ -161,15 +214,31 @@ async def compile_draft(svc: Services, org_id: int, year: int, *, created_by: in
 def draft_message(svc: Services, lang: str, review: Review) -> Message:
     t = svc.texts.t
     blocks = [Text(t(lang, "review.draft.text", year=review.year)), *_area_blocks(svc, lang, review.inputs),
+              *_how_to(svc, lang, review.inputs),
               Buttons((Button(PUBLISH, t(lang, "review.draft.publish"), str(review.id), "primary"),
                        Button(REGENERATE, t(lang, "review.draft.regenerate"), str(review.year))))]
     return Message(t(lang, "review.draft.summary", year=review.year), tuple(blocks))
+
+
+def _how_to(svc: Services, lang: str, inputs: dict) -> list:
+    """For the coordinator only: how to bring in what the document says is missing (the CEO's document says
+    what is missing, never which command to run)."""
+    current = inputs["year"] >= date.fromisoformat(inputs.get("today") or inputs["compiled_at"][:10]).year
+    steps = [svc.texts.t(lang, f"review.howto.{area}") for area in missing_inputs(inputs)
+             if current or area != "training"]  # a past year's campaign cannot be run any more
+    if not (inputs.get("facts") or {}).get("plan"):
+        steps.append(svc.texts.t(lang, "review.howto.plan"))
+    if not steps:
+        return []
+    return [Text("\n".join([svc.texts.t(lang, "review.howto.intro"), *(f"• {step}" for step in steps)]))]
 
 
 def _area_blocks(svc: Services, lang: str, inputs: dict) -> list:
     t = svc.texts.t
     lines = [t(lang, "review.post.area", light=t(lang, f"review.light.{inputs['lights'][a]}"),
                area=t(lang, f"review.area.{a}")) for a in LIGHT_AREAS]
+    if "rsa" in missing_inputs(inputs):
+        lines.append(t(lang, "review.post.area", light=t(lang, "review.light.grey"), area=t(lang, "review.area.rsa")))
     incidents, training = inputs["incidents"], inputs["training"]
     figures = t(lang, "review.post.figures", incidents=incidents["total"], personal=incidents["personal_data"],
                 on_time=incidents["timeliness"]["on_time"], training=_pct(training["overall"]["share"]),

@@ -93,6 +93,7 @@ async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
         "year": year,
         "organisation": (org.name if org and org.name else None),
         "compiled_at": now.isoformat(),
+        "today": now.astimezone(svc.org_tz).date().isoformat(),
         "incidents": incidents,
         "training": training,
         "classification": classification,
@@ -100,7 +101,9 @@ async def gather(svc: Services, org_id: int, year: int) -> dict[str, Any]:
         "earlier_decisions": [{"decision": scrub(d), "owner": scrub(o), "due": due.isoformat() if due else None,
                                "status": status} for d, o, due, status in decisions],
     }
-    inputs["lights"] = lights(inputs)
+    judged = judge(inputs)
+    inputs["lights"] = {area: light for area, (light, _) in judged.items()}
+    inputs["why"] = {area: why for area, (_, why) in judged.items()}
     return inputs
 
 
@@ -117,18 +120,20 @@ def _incidents(year, per_month, by_status, timeliness, serious, serious_reported
     statuses: dict[str, int] = {}
     severities = {str(s): 0 for s in (1, 2, 3, 4)}
     severities["none"] = 0
-    total = not_incident = 0
+    total = not_incident = unassessed = 0
     for status, severity, n in by_status:
         statuses[status] = statuses.get(status, 0) + n
         if status == "not_incident":
             not_incident += n
             continue
         total += n
+        if status != "closed" and not severity:
+            unassessed += n
         severities[str(severity) if severity else "none"] += n
     timeliness = {key: timeliness.get(key, 0)
                   for key in ("on_time", "late", "overdue_open", "running", "closed_undecided")}
     open_cases = sum(n for s, n in statuses.items() if s not in ("closed", "not_incident"))
-    return {"total": total, "not_incident": not_incident, "open": open_cases, "by_year": trend,
+    return {"total": total, "not_incident": not_incident, "open": open_cases, "unassessed": unassessed, "by_year": trend,
             "by_month": months, "by_status": statuses, "by_severity": severities,
             "personal_data": sum(timeliness.values()), "timeliness": timeliness,
             "work_env_serious": serious, "work_env_serious_reported": serious_reported, "lessons": lessons}
@@ -189,22 +194,48 @@ def _scrubbed(value: Any, scrub) -> Any:
     return value
 
 
-def lights(inputs: dict) -> dict[str, str]:
-    """green / yellow / red per area; grey where the data are missing."""
-    out: dict[str, str] = {}
-    t = inputs["incidents"]["timeliness"]
-    out["incidents"] = "red" if t["overdue_open"] else "yellow" if t["late"] or t["closed_undecided"] else "green"
-    share = (inputs["training"]["overall"] or {}).get("share")
-    out["training"] = ("grey" if share is None else "green" if share >= TRAINING_GREEN
-                       else "yellow" if share >= TRAINING_YELLOW else "red")
-    cov = inputs.get("classification") or {}
-    valid = cov.get("valid_share")
-    out["classification"] = ("grey" if valid is None else "green" if valid >= COVERAGE_GREEN
-                             else "yellow" if valid >= COVERAGE_YELLOW else "red")
+def judge(inputs: dict) -> dict[str, tuple[str, str]]:
+    """(light, why) per area. Lights: green / yellow / red; pending while the work is still running and cannot
+    be judged yet; grey where the data are missing. `why` names the reason the documents explain."""
+    today = date.fromisoformat(inputs.get("today") or inputs["compiled_at"][:10])
+    out = {"incidents": _judge_incidents(inputs["incidents"])}
+    training = inputs["training"]
+    share = (training["overall"] or {}).get("share")
+    deadline = date.fromisoformat(training["deadline"]) if training.get("deadline") else None
+    if share is None:
+        out["training"] = ("grey", "missing")
+    elif share >= TRAINING_GREEN:
+        out["training"] = ("green", "share")
+    elif deadline and today <= deadline:  # before the deadline a low share says nothing yet
+        out["training"] = ("pending", "running")
+    else:
+        out["training"] = ("yellow" if share >= TRAINING_YELLOW else "red", "share")
+    valid = (inputs.get("classification") or {}).get("valid_share")
+    out["classification"] = (("grey", "missing") if valid is None else
+                             ("green" if valid >= COVERAGE_GREEN else "yellow" if valid >= COVERAGE_YELLOW else "red",
+                              "share"))
     facts = inputs.get("facts") or {}
     results = [r.get("result") for r in facts.get("internal_control") or []]
-    out["internal_control"] = ("grey" if not results else "red" if "serious" in results
-                               else "yellow" if "deficiency" in results else "green")
+    out["internal_control"] = (("grey", "missing") if not results else
+                               ("red" if "serious" in results else "yellow" if "deficiency" in results else "green",
+                                "results"))
     grades = [a.get("grade") for a in facts.get("dpo_findings") or [] if a.get("grade")]
-    out["gdpr"] = "grey" if not grades else "red" if min(grades) <= 2 else "yellow" if min(grades) == 3 else "green"
+    out["gdpr"] = (("grey", "missing") if not grades else
+                   ("red" if min(grades) <= 2 else "yellow" if min(grades) == 3 else "green", "grades"))
     return out
+
+
+def _judge_incidents(incidents: dict) -> tuple[str, str]:
+    t = incidents["timeliness"]
+    if t["overdue_open"]:
+        return "red", "overdue"
+    if t["late"] or t["closed_undecided"]:
+        return "yellow", "late"
+    if not incidents["total"]:
+        # Nothing reported in a whole year is not a good sign: incidents happen everywhere, so the routine is
+        # probably not known or not used.
+        return "yellow", "none_reported"
+    if 2 * incidents.get("unassessed", 0) > incidents["total"]:
+        return "pending", "unassessed"  # most of the year's cases are not assessed yet
+    return "green", "handled"
+

@@ -168,3 +168,14 @@ async def test_only_coordinators_compile(bot, leaders):
     assert "Bara informationssäkerhetssamordnare" in str(said[-1].params)
     async with bot.db.transaction() as session:
         assert (await session.execute(select(func.count()).select_from(Review))).scalar_one() == 0
+
+
+async def test_the_pdf_tables_break_words_only_with_a_hyphen(bot, leaders):
+    """The seed's internal-control table has long compounds in narrow columns ("informationssäkerhetsrelaterade")."""
+    from tests.test_documents import broken_without_hyphen
+
+    d = await review.compile_draft(bot.runtime.svc, leaders[SAM].org_id, 2023, created_by=None)
+    assert broken_without_hyphen(d.markdown) == []
+    lines = pdf_text(d.pdf).splitlines()
+    assert "Behörighetshantering" in lines and "Informationssäkerhet" in lines
+    assert any(line.endswith("-") and line[-2].isalpha() for line in lines)  # hyphenated where needed
