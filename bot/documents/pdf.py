@@ -97,6 +97,13 @@ def _hyphenator(language: str) -> pyphen.Pyphen:
     return pyphen.Pyphen(lang=language.replace("-", "_"))
 
 
+def printed(value: str) -> str:
+    """The characters `text` prints for a plain text (substitutes in, glyph-less characters out): to measure it."""
+    covered = _covered()
+    return "".join(_SUBSTITUTES[ch][0] if ch in _SUBSTITUTES else ch for ch in value
+                   if ch in _SUBSTITUTES or ord(ch) in covered or ch.isspace())
+
+
 def _styles(language: str = "sv-SE") -> dict[str, ParagraphStyle]:
     body = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=14, spaceAfter=6, textColor=INK)
     # Table cells are narrow: long Swedish compounds are broken where the language allows, with a hyphen
@@ -383,7 +390,7 @@ def _column_widths(rows: list[list[list[md.Span]]], width: float, hyphenator: py
         font = f"{FONT}-Bold" if r == 0 else FONT
         measure = lambda s: pdfmetrics.stringWidth(s, font, CELL_SIZE) + pad  # noqa: E731
         for c, cell in enumerate(row):
-            content = md.plain(cell)
+            content = printed(md.plain(cell))
             natural[c] = max(natural[c], measure(content))
             for word in WORDS.findall(content):
                 whole[c] = max(whole[c], measure(word))
