@@ -49,7 +49,8 @@ async def _import_assets(settings, path: str, *, team: str | None) -> int:
         data = Path(path).read_bytes()
     except OSError as exc:
         reason = os_reason(svc.texts, lang, exc)
-        print(f"lisbot: {svc.texts.t(lang, 'cli.file_unreadable', path=path, reason=reason)}", file=sys.stderr)
+        print(f"lisbot: {svc.texts.t(lang, 'classification.cli.file_not_found', path=path, reason=reason)}",
+              file=sys.stderr)
         return 2
     try:
         await svc.db.upgrade()
