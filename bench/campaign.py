@@ -595,8 +595,9 @@ def spawn(url: str, fake: FakeSlack, tmp: Path, log_path: Path) -> subprocess.Po
         log.close()
 
 
-def reap(proc: subprocess.Popen, timeout: float) -> tuple[int | None, float]:
-    """Wait for the child (bounded); its exit status and CPU seconds (user + system, from wait4)."""
+async def reap(proc: subprocess.Popen, timeout: float) -> tuple[int | None, float]:
+    """Wait for the child (bounded); its exit status and CPU seconds (user + system, from wait4). Waits on the
+    event loop: the fake Slack must keep answering while a stopping bot finishes its sends in flight."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -606,7 +607,7 @@ def reap(proc: subprocess.Popen, timeout: float) -> tuple[int | None, float]:
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             return proc.returncode, usage.ru_utime + usage.ru_stime
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     return None, float("nan")
 
 
@@ -663,10 +664,10 @@ async def run_restart(args, tmp: Path, tally: Tally, sig: int = signal.SIGKILL) 
         t_kill = time.monotonic()
         at_kill = len(fake.accepted)
         # SIGTERM: the process finishes its sends in flight, records them and hands the rest back; then it exits.
-        code1, cpu1 = reap(procs[-1], 30)
+        code1, cpu1 = await reap(procs[-1], 30)
         if code1 is None:
             procs[-1].kill()
-            _, cpu1 = reap(procs[-1], 10)
+            _, cpu1 = await reap(procs[-1], 10)
         # What the database believed at the kill: rows sent, and rows leased (in flight) by the dead process.
         state_at_kill = await outbox_state(db)
         procs.append(spawn(url, fake, tmp, log_path))
@@ -687,10 +688,10 @@ async def run_restart(args, tmp: Path, tally: Tally, sig: int = signal.SIGKILL) 
         await asyncio.sleep(2.0)
         threads = await watch.stop()
         procs[-1].send_signal(signal.SIGTERM)
-        code2, cpu2 = reap(procs[-1], 20)
+        code2, cpu2 = await reap(procs[-1], 20)
         if code2 is None:
             procs[-1].kill()
-            _, cpu2 = reap(procs[-1], 10)
+            _, cpu2 = await reap(procs[-1], 10)
         after_restart = [at for at, _ in fake.accepted if at > t_restart]
         result.update(cpu=cpu1 + cpu2, cpu_parts=(cpu1, cpu2), threads=threads, outbox=await outbox_state(db),
                       outbox_at_kill=state_at_kill, at_kill=at_kill, kill_at=t_kill - t0,
@@ -703,7 +704,7 @@ async def run_restart(args, tmp: Path, tally: Tally, sig: int = signal.SIGKILL) 
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                reap(proc, 10)
+                await reap(proc, 10)
         if db:
             await db.close()
         await fake.stop()

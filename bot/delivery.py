@@ -132,12 +132,15 @@ class Deliverer:
         cannot hold up a shutdown."""
         self._stop.set()
         if self._task:
+            began = time.monotonic()
             self._wake.set()
             await asyncio.wait({self._task}, timeout=grace)
             if not self._task.done():
+                log.warning("delivery: did not stop within %.0f s; cancelling", grace)
                 self._task.cancel()
                 await asyncio.wait({self._task}, timeout=5)
             self._task = None
+            log.info("delivery: stopped in %.2f s", time.monotonic() - began)
         await _optional(self.transport, "close")
 
     async def _run(self) -> None:
