@@ -266,3 +266,22 @@ def test_gitignore_covers_what_the_cli_writes():
     ignored = (ROOT / ".gitignore").read_text("utf-8").split()
     for entry in ("lisbot-teams.zip", "lisbot-demo.db", "/genomgang/", "/review/", "out/", ".env"):
         assert entry in ignored, entry
+
+
+# ---- Teams alone ------------------------------------------------------------------------------------------------
+
+
+async def test_teams_alone_without_channel_or_public_url_starts_with_one_warning_each(caplog):
+    """Teams tells a channel's id only once lisbot runs (@lisbot kanal), and without LISBOT_PUBLIC_URL only the
+    documents cannot be linked: neither may stop `run`, but each is said once."""
+    from bot.config import load_settings
+    from bot.runtime import check_start
+
+    guid = "00000000-0000-4000-8000-000000000001"
+    settings = load_settings(env_file=None, CLIENT_ID=guid, CLIENT_SECRET="s", TENANT_ID=guid)
+    settings.require_slack()
+    with caplog.at_level("WARNING", logger="bot.runtime"):
+        await check_start(settings)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.runtime" and r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("LISBOT_SECURITY_CHANNEL") and warnings[1].startswith("LISBOT_PUBLIC_URL")
