@@ -24,7 +24,7 @@ from handlers.tabular import Column, parse_date, parse_email, read_table
 from storage import training as store
 from storage.directory import people_with_role
 from storage.models import Person, TrainingAssignment, TrainingCampaign
-from storage.outbox import enqueue_thousands
+from storage.outbox import enqueue_many
 from storage.people import person_by_email
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ async def _send_due(svc: Services, campaign: TrainingCampaign, now: datetime) ->
                                   "b_next": build.next_reminder(row)})
                 else:
                     escalate.append(row.id)
-            await enqueue_thousands(session, messages, now)
+            await enqueue_many(session, messages, now)
             await store.set_reminded(session, marks)
         svc.wake_delivery()
     if escalate:

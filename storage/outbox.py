@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
-from storage.upsert import _insert as insert_statement, insert_ignore, insert_ignore_many
+from storage.upsert import insert_ignore, insert_ignore_many
 
 # Long enough to send a claimed batch (about a second's worth) through a short rate-limit pause; short, so
 # the rows a killed process held come free soon after it died.
@@ -29,18 +29,10 @@ async def enqueue(session: AsyncSession, *, org_id: int, dedupe_key: str, recipi
 
 
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> None:
-    """`enqueue` for many messages in one round trip; each dict has org_id, dedupe_key, recipient_kind,
-    recipient and payload (and may have not_before)."""
+    """`enqueue` for many messages — a report's receipt and notice, or a campaign's thousands — in one
+    executemany; each dict has org_id, dedupe_key, recipient_kind, recipient and payload (and may have
+    not_before)."""
     await insert_ignore_many(session, OutboxMessage, [_row(m, now) for m in messages], ["org_id", "dedupe_key"])
-
-
-async def enqueue_thousands(session: AsyncSession, messages: list[dict[str, Any]], now: datetime) -> None:
-    """`enqueue_many` for a campaign's worth: one statement executed for all rows (SQLAlchemy batches it),
-    where a statement with a parameter per value takes seconds to compile for thousands of rows."""
-    if messages:
-        stmt = insert_statement(session, OutboxMessage.__table__).on_conflict_do_nothing(
-            index_elements=["org_id", "dedupe_key"])
-        await session.execute(stmt, [_row(m, now) for m in messages])
 
 
 def _row(message: dict[str, Any], now: datetime) -> dict[str, Any]:

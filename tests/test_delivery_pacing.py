@@ -19,7 +19,7 @@ from bot.slack.adapter import web_client
 from bot.slack.transport import SlackTransport
 from storage.db import Database
 from storage.models import OutboxMessage
-from storage.outbox import enqueue_thousands
+from storage.outbox import enqueue_many
 from tests.conftest import T0, bot_settings, eventually
 from tests.test_incident_report import ANNA
 
@@ -40,7 +40,7 @@ async def queue_channel_messages(bot, n: int) -> list[str]:
     channels = [f"C{i:08d}" for i in range(n)]
     message = Message("Hej", (Text("Hej"),)).to_dict()
     async with bot.db.transaction() as session:
-        await enqueue_thousands(session, [
+        await enqueue_many(session, [
             {"org_id": org_id, "dedupe_key": f"test:{c}", "recipient_kind": "channel", "recipient": c,
              "payload": {"message": message}} for c in channels], T0)
     return channels
