@@ -22,7 +22,6 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests` is not an installed package
 
+from _common import backend_facts, pg_drop, pg_recreate  # noqa: E402
 from aiohttp import web  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
@@ -208,48 +208,6 @@ def bare_app(fake) -> web.Application:
     return app
 
 
-# ---------------------------------------------------------------- database
-
-def pg_urls(url: str) -> tuple[str, str]:
-    """(admin URL for asyncpg, URL of the throwaway bench database)."""
-    from sqlalchemy.engine import make_url
-    parsed = make_url(url).set(drivername="postgresql")
-    bench = parsed.set(database=BENCH_DB)
-    return parsed.render_as_string(hide_password=False), bench.render_as_string(hide_password=False)
-
-
-async def pg_create(url: str) -> str:
-    import asyncpg
-    admin, bench = pg_urls(url)
-    conn = await asyncpg.connect(admin)
-    try:
-        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            print(f"warning: database {BENCH_DB} exists (a previous run's?); dropping it", flush=True)
-            await conn.execute(f"DROP DATABASE {BENCH_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        return bench
-    finally:
-        await conn.close()
-
-
-async def pg_drop(url: str) -> None:
-    import asyncpg
-    conn = await asyncpg.connect(pg_urls(url)[0])
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
-async def backend_facts(db) -> str:
-    from sqlalchemy import text
-    if db.is_sqlite:
-        return f"SQLite {sqlite3.sqlite_version} (file, WAL)"
-    async with db.engine.connect() as conn:
-        version = (await conn.execute(text("SHOW server_version"))).scalar_one()
-    return f"PostgreSQL {version} ({db.engine.url.host}:{db.engine.url.port})"
-
-
 # ---------------------------------------------------------------- figures
 
 def pct(sorted_ms: list[float], q: float) -> float:
@@ -283,7 +241,7 @@ async def main(args) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="lisbot-bench-"))
     pg = bool(args.database) and not args.database.startswith("sqlite")
-    database_url = await pg_create(args.database) if pg else (args.database or f"sqlite:///{tmp / 'bench.db'}")
+    database_url = await pg_recreate(args.database, BENCH_DB) if pg else (args.database or f"sqlite:///{tmp / 'bench.db'}")
     fake = RemoteFake()
     runtime, runners = None, []
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))  # no fork under running threads
@@ -422,7 +380,7 @@ async def main(args) -> int:
             await stop_runtime(runtime)
         await fake.stop()
         if pg:
-            await pg_drop(args.database)
+            await pg_drop(args.database, BENCH_DB)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -37,7 +37,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
 
+from _common import backend_facts, pg_drop, pg_recreate, pg_urls  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -139,37 +139,16 @@ class RealTimeClock:
         return self.start + timedelta(seconds=time.monotonic() - self.t0)
 
 
-def pg_urls(url: str) -> tuple[str, str]:
-    from sqlalchemy.engine import make_url
-    parsed = make_url(url).set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=False), parsed.set(database=BENCH_DB).render_as_string(
-        hide_password=False)
-
-
 async def pg_admin(url: str):
     import asyncpg
-    return await asyncpg.connect(pg_urls(url)[0])
+    return await asyncpg.connect(pg_urls(url, BENCH_DB)[0])
 
 
 async def fresh_database(args, tmp: Path, name: str) -> str:
     """A new, empty database for one run."""
     if not args.pg:
         return f"sqlite:///{tmp / f'{name}.db'}"
-    conn = await pg_admin(args.database)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    finally:
-        await conn.close()
-    return pg_urls(args.database)[1]
-
-
-async def pg_drop(url: str) -> None:
-    conn = await pg_admin(url)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    finally:
-        await conn.close()
+    return await pg_recreate(args.database, BENCH_DB)
 
 
 async def add_people(db, n: int, now: datetime) -> int:
@@ -217,15 +196,6 @@ async def outbox_state(db) -> dict:
                                              func.max(OutboxMessage.attempts))
                                       .group_by(OutboxMessage.status))).all()
     return {status: (count, attempts or 0, most or 0) for status, count, attempts, most in rows}
-
-
-async def backend_facts(db) -> str:
-    from sqlalchemy import text
-    if db.is_sqlite:
-        return f"SQLite {sqlite3.sqlite_version} (file, WAL)"
-    async with db.engine.connect() as conn:
-        version = (await conn.execute(text("SHOW server_version"))).scalar_one()
-    return f"PostgreSQL {version} ({db.engine.url.host}:{db.engine.url.port})"
 
 
 # ---------------------------------------------------------------- CPU accounting
@@ -830,7 +800,7 @@ async def main(args) -> int:
             print(f"({results[-1]['name']} done; load average {os.getloadavg()[0]:.2f})", flush=True)
     finally:
         if args.pg:
-            await pg_drop(args.database)
+            await pg_drop(args.database, BENCH_DB)
         if args.keep:
             print(f"kept {tmp}")
         else:

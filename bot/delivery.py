@@ -58,6 +58,19 @@ class PermanentFailure(Exception):
     pass
 
 
+async def sent_before(db: Database, item: OutboxMessage, key: str, what: str) -> OutboxMessage:
+    """The message `item` builds on (queued under the key `item.payload[key]`: the one it updates, or answers
+    in a thread), once that is sent. Not sent yet: NotYet, so it is tried again shortly. Never queued, or
+    failed for good: PermanentFailure, as it never will be."""
+    async with db.transaction() as session:
+        earlier = await outbox.sent_message(session, item.org_id, item.payload[key])
+    if earlier is None or earlier.status == "failed":
+        raise PermanentFailure(f"{what} was never sent")
+    if earlier.status != "sent":
+        raise NotYet(5, f"{what} is not sent yet")
+    return earlier
+
+
 class Transport(Protocol):
     async def deliver(self, message: OutboxMessage) -> dict:
         """Send one message; return what is needed to refer to it later (channel, ts). Raise RetryLater,

@@ -56,9 +56,10 @@ async def find_by_sources(session: AsyncSession, keys: list[tuple[int, str]]) ->
     """The incidents already stored for these (organisation, source key) pairs, in one query."""
     if not keys:
         return {}
+    wanted = set(keys)
     found = (await session.execute(select(Incident).where(
-        Incident.org_id.in_({org for org, _ in keys}), Incident.source_key.in_({key for _, key in keys})))).scalars()
-    return {(i.org_id, i.source_key): i for i in found if (i.org_id, i.source_key) in set(keys)}
+        Incident.org_id.in_({org for org, _ in wanted}), Incident.source_key.in_({key for _, key in wanted})))).scalars()
+    return {(i.org_id, i.source_key): i for i in found if (i.org_id, i.source_key) in wanted}
 
 
 @dataclass(frozen=True)

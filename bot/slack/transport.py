@@ -9,12 +9,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import bindparam, select, update
 
-from bot.delivery import NotYet, PermanentFailure, RetryLater
+from bot.delivery import PermanentFailure, RetryLater, sent_before
 from bot.model import Message
 from bot.slack.blocks import message_payload
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Review
-from storage.outbox import sent_message
 
 LEARNED_BATCH, LEARNED_SECONDS = 500, 5.0  # DM channels learned are stored this many at a time, or this often
 
@@ -116,12 +115,7 @@ class SlackTransport:
 
     async def _files(self, item: OutboxMessage) -> dict:
         """Documents, uploaded in the thread of the message they belong to (so they follow it)."""
-        async with self.db.transaction() as session:
-            parent = await sent_message(session, item.org_id, item.payload["thread_of"])
-        if parent is None or parent.status == "failed":
-            raise PermanentFailure("the message the files belong to was never sent")
-        if parent.status != "sent":
-            raise NotYet(5, "the message the files belong to is not sent yet")
+        parent = await sent_before(self.db, item, "thread_of", "the message the files belong to")
         files = await _files_of(self.db, item.payload["files"])
         try:
             response = await self.client.files_upload_v2(
@@ -132,12 +126,7 @@ class SlackTransport:
         return {"channel": parent.result["channel"], "files": [f["id"] for f in response.get("files", [])]}
 
     async def _update(self, item: OutboxMessage, payload: dict) -> dict:
-        async with self.db.transaction() as session:
-            original = await sent_message(session, item.org_id, item.payload["update_of"])
-        if original is None:
-            raise PermanentFailure("the message to update was never queued")
-        if original.status != "sent":
-            raise NotYet(5, "the message to update is not sent yet")
+        original = await sent_before(self.db, item, "update_of", "the message to update")
         try:
             await self.client.chat_update(channel=original.result["channel"], ts=original.result["ts"], **payload)
         except SlackApiError as exc:

@@ -17,7 +17,7 @@ from microsoft_teams.common import Client, ClientOptions
 
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.delivery import NotYet, PermanentFailure, RetryLater
+from bot.delivery import PermanentFailure, RetryLater, sent_before
 from bot.i18n import Texts, format_datetime, language_of
 from bot.model import Message
 from bot.teams import cards
@@ -26,7 +26,6 @@ from bot.teams.cards import mentions_in, message_card
 from bot.teams.documents import DocumentLinks, size_text
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Review
-from storage.outbox import sent_message
 from storage.teams import conversation_of, names_by_slack_id, remember_personal_conversation
 
 log = logging.getLogger(__name__)
@@ -114,12 +113,7 @@ class TeamsTransport:
         if not self.links.available:
             raise PermanentFailure("Teams: LISBOT_PUBLIC_URL is not set, so documents cannot be linked; "
                                    "see README, Connect to Teams")
-        async with self.db.transaction() as session:
-            parent = await sent_message(session, item.org_id, item.payload["thread_of"])
-        if parent is None or parent.status == "failed":
-            raise PermanentFailure("the message the files belong to was never sent")
-        if parent.status != "sent":
-            raise NotYet(5, "the message the files belong to is not sent yet")
+        parent = await sent_before(self.db, item, "thread_of", "the message the files belong to")
         result: dict[str, Any] = parent.result or {}
         if result.get("platform") != PLATFORM:
             raise PermanentFailure("the message the files belong to was not sent to Teams")
@@ -167,12 +161,7 @@ class TeamsTransport:
         return language_of(person.locale if person else None, self.settings.language)
 
     async def _update(self, item: OutboxMessage, activity: MessageActivityInput) -> dict:
-        async with self.db.transaction() as session:
-            original = await sent_message(session, item.org_id, item.payload["update_of"])
-        if original is None:
-            raise PermanentFailure("the message to update was never queued")
-        if original.status != "sent":
-            raise NotYet(5, "the message to update is not sent yet")
+        original = await sent_before(self.db, item, "update_of", "the message to update")
         result: dict[str, Any] = original.result or {}
         if result.get("platform") != PLATFORM:
             raise PermanentFailure("the message to update was not sent to Teams")
