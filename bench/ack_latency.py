@@ -40,17 +40,21 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test"  # what tests.conftest.bot_settings gives lisbot
 TARGET_RATIO = 1.5
 BENCH_DB = "lisbot_bench"
+BURST_GAP = 0.3  # quiet after a burst: its post-ack work (50 modals, receipts) is done well within it
 USERS = [f"U0BENCH{i:02d}" for i in range(20)]
 
 
 # ---------------------------------------------------------------- load generator (runs in its own process)
 
-def fire(url: str, bodies: list[tuple[str, str]], concurrency: int) -> list[tuple[float, float, int, str]]:
-    """POST each (content type, body), signed, with `concurrency` in flight; (sent at, seconds, status, text)."""
-    return asyncio.run(_fire(url, bodies, concurrency))
+def fire(url: str, bodies: list[tuple[str, str]], concurrency: int,
+         gap: float | None = None) -> list[tuple[float, float, int, str]]:
+    """POST each (content type, body), signed; (sent at, seconds, status, text). `gap` None: a closed loop,
+    `concurrency` always in flight. `gap` seconds: bursts of `concurrency` sent at the same moment, the next
+    burst `gap` seconds after the last answer of the one before (people pressing at once, then quiet)."""
+    return asyncio.run(_fire(url, bodies, concurrency, gap))
 
 
-async def _fire(url, bodies, concurrency):
+async def _fire(url, bodies, concurrency, gap=None):
     # A bare HTTP/1.1 keep-alive client: aiohttp's client costs more CPU per request than the bare app does,
     # so with it the client, not the server, would set the pace.
     target, verifier, ts = urlsplit(url), SignatureVerifier(SECRET), str(int(time.time()))
@@ -63,10 +67,24 @@ async def _fire(url, bodies, concurrency):
         requests.append(head.encode() + data)
     results: list = [None] * len(requests)
     todo = iter(enumerate(requests))
+    go, answered = asyncio.Event(), [0]
+
+    async def bursts():
+        rounds = math.ceil(len(requests) / concurrency)
+        for r in range(rounds):
+            answered[0] = 0
+            go.set()
+            go.clear()  # the workers waiting were released; each comes back for the next burst
+            expected = min(concurrency, len(requests) - r * concurrency)
+            while answered[0] < expected:
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(gap)
 
     async def worker():
         reader, writer = await asyncio.open_connection(target.hostname, target.port)
         for i, request in todo:
+            if gap is not None:
+                await go.wait()
             start = time.monotonic()  # CLOCK_MONOTONIC is system-wide: comparable with the fake's timestamps
             try:
                 async with asyncio.timeout(15):
@@ -79,9 +97,14 @@ async def _fire(url, bodies, concurrency):
                 results[i] = (start, time.monotonic() - start, 0, repr(exc))
                 writer.close()
                 reader, writer = await asyncio.open_connection(target.hostname, target.port)
+            answered[0] += 1
         writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    await asyncio.sleep(0.2)  # every connection open and waiting before the first burst
+    if gap is not None:
+        await bursts()
+    await asyncio.gather(*workers)
     return results
 
 
@@ -192,7 +215,7 @@ def bare_app(fake) -> web.Application:
     from slack_sdk.web.async_client import AsyncWebClient
 
     bolt = AsyncApp(client=AsyncWebClient(token=TOKEN, base_url=fake.base_url), signing_secret=SECRET,
-                    process_before_response=False)
+                    process_before_response=True)
 
     async def just_ack(ack):
         await ack()
@@ -258,14 +281,14 @@ async def main(args) -> int:
             runner, urls[target] = await serve(app)
             runners.append(runner)
 
-        async def run(target, bodies, concurrency=args.concurrency):
+        async def run(target, bodies, concurrency=args.concurrency, gap=None):
             """Results of one client run, and the server process's CPU seconds meanwhile."""
             gc.collect()
             gc.freeze()  # the fake's ever-growing record must not make later runs' full collections slower
             if profiler:  # lisbot's runs and the wait for its modals; not the bare app's
                 profiler.enable() if target == "lisbot" else profiler.disable()
             cpu = time.process_time()
-            results = await loop.run_in_executor(pool, fire, urls[target], bodies, concurrency)
+            results = await loop.run_in_executor(pool, fire, urls[target], bodies, concurrency, gap)
             return results, time.process_time() - cpu
 
         async def open_views(results, bodies, idle=3.0):
@@ -309,23 +332,13 @@ async def main(args) -> int:
         saved_count = sum(saved(r[3]) for r in (await run("lisbot", warm_bodies))[0])
         await drain(runtime)
 
-        results, cpu, errors = {}, {}, {}
-        # /incident: an empty 200 is the ack; the modal opens after it.
-        for target in ("bare", "lisbot"):
-            bodies = commands(args.requests)
-            results[target, "/incident"], cpu[target, "/incident"] = await run(target, bodies)
-            errors[target, "/incident"] = sum(status != 200 or text != ""
-                                              for _, _, status, text in results[target, "/incident"])
-        cpu_before = time.process_time()
-        opened = await open_views(results["lisbot", "/incident"], bodies)
-        cpu["lisbot", "/incident"] += time.process_time() - cpu_before  # the post-ack work belongs to the command
-        # A submission of a view lisbot really opened, each its own view id; the same bodies for both targets.
-        sub_bodies = submissions(await more_views(opened, args.requests))
-        for target, ok in (("bare", lambda text: text == ""), ("lisbot", saved)):
-            results[target, "submission"], cpu[target, "submission"] = await run(target, sub_bodies)
-            errors[target, "submission"] = sum(status != 200 or not ok(text)
-                                               for _, _, status, text in results[target, "submission"])
-        saved_count += sum(saved(r[3]) for r in results["lisbot", "submission"])
+        measured, sent_total = {}, [0]
+        for pattern in args.pattern.split(","):
+            gap = None if pattern == "closed" else args.gap
+            measured[pattern] = await measure(run, commands, submissions, open_views, more_views,
+                                             lambda: drain(runtime), args.requests, gap)
+            saved_count += sum(saved(r[3]) for r in measured[pattern][0]["lisbot", "submission"])
+            sent_total[0] += args.requests
         backlog = await drain(runtime)
         if profiler:
             profiler.disable()
@@ -337,36 +350,20 @@ async def main(args) -> int:
         print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
               f"(other work on the machine skews both targets' figures)")
         print(f"database: {await backend_facts(runtime.db)}")
-        print(f"load: {args.requests} signed requests per target and scenario, {args.concurrency} in flight, "
+        print(f"load: {args.requests} signed requests per target, scenario and pattern, {args.concurrency} at once, "
               f"from a separate client process; warm-up {warm}\n")
-        print(f"{'target':<7} {'scenario':<13} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'errors':>6} {'cpu/req':>8}")
-        stats = {}
-        for scenario in ("/incident", "submission"):
-            for target in ("bare", "lisbot"):
-                stats[target, scenario] = summary([r[1] for r in results[target, scenario] if r[2] == 200])
-                print(row(target, scenario, stats[target, scenario], errors[target, scenario],
-                          1000 * cpu[target, scenario] / len(results[target, scenario])))
-            if scenario == "/incident":
-                print(row("lisbot", "modal opened", summary([at for _, _, at in opened.values()]),
-                          args.requests - len(opened)))
-        print("(latency: client send to HTTP response; modal opened: send to the fake's views.open; "
-              "errors: non-200, wrong body, or no modal; cpu/req: the server process's CPU ms per request; the fake Slack runs in a process of its own)\n")
         passed = True
-        for scenario in ("/incident", "submission"):
-            ratio = stats["lisbot", scenario]["p99"] / stats["bare", scenario]["p99"]
-            ok = ratio <= TARGET_RATIO and not errors["lisbot", scenario]
-            passed &= ok
-            print(f"p99 lisbot/bare {scenario:<11} {ratio:6.2f}x  (target <= {TARGET_RATIO}x, no errors)  "
-                  f"{'PASS' if ok else 'FAIL'}")
-        late = sum(at > 3.0 for _, _, at in opened.values())
+        for pattern, (results, cpu, errors, opened) in measured.items():
+            passed &= report(pattern, results, cpu, errors, opened, args)
+        opened_all = [at for *_, opened in measured.values() for _, _, at in opened.values()]
+        late = sum(at > 3.0 for at in opened_all)
         print(f"modals opened more than 3 s after the command (Slack's trigger_id would have expired): {late}")
         stored, unique = await incident_counts(runtime.db)
-        sent = len(warm_bodies) + len(sub_bodies)
+        sent = len(warm_bodies) + sent_total[0]
         print(f"incidents stored: {stored}; submissions sent to lisbot: {sent}, answered saved: {saved_count}; "
               f"unique references: {unique}  {'OK' if stored == unique == saved_count else 'MISMATCH'}")
         print(f"outbox after the runs: {'empty' if not backlog else f'{backlog} still pending'}")
-        for (target, scenario), rows in results.items():
+        for (target, scenario), rows in ((key, rows) for m in measured.values() for key, rows in m[0].items()):
             kinds = collections.Counter(f"HTTP {status} {text[:70]!r}" for _, _, status, text in rows
                                         if status != 200 or (text != "" and not saved(text)))
             for kind, count in kinds.most_common(3):
@@ -382,6 +379,56 @@ async def main(args) -> int:
         if pg:
             await pg_drop(args.database, BENCH_DB)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def measure(run, commands, submissions, open_views, more_views, quiet, n, gap):
+    """Both targets, /incident then submission, in one traffic pattern: (results, cpu, errors, modals opened).
+    `quiet()` returns once lisbot's outbox is empty, so no run shares the CPU with an earlier run's sending."""
+    results, cpu, errors = {}, {}, {}
+    # /incident: an empty 200 is the ack; the modal opens after it.
+    for target in ("bare", "lisbot"):
+        await quiet()
+        bodies = commands(n)
+        results[target, "/incident"], cpu[target, "/incident"] = await run(target, bodies, gap=gap)
+        errors[target, "/incident"] = sum(status != 200 or text != ""
+                                          for _, _, status, text in results[target, "/incident"])
+    cpu_before = time.process_time()
+    opened = await open_views(results["lisbot", "/incident"], bodies)
+    cpu["lisbot", "/incident"] += time.process_time() - cpu_before  # the post-ack work belongs to the command
+    # A submission of a view lisbot really opened, each its own view id; the same bodies for both targets.
+    sub_bodies = submissions(await more_views(opened, n))
+    for target, ok in (("bare", lambda text: text == ""), ("lisbot", saved)):
+        await quiet()
+        results[target, "submission"], cpu[target, "submission"] = await run(target, sub_bodies, gap=gap)
+        errors[target, "submission"] = sum(status != 200 or not ok(text)
+                                           for _, _, status, text in results[target, "submission"])
+    return results, cpu, errors, opened
+
+
+def report(pattern, results, cpu, errors, opened, args) -> bool:
+    """The table and verdict of one traffic pattern."""
+    how = (f"closed loop: {args.concurrency} always in flight" if pattern == "closed" else
+           f"bursts: {args.concurrency} sent at the same moment, {args.gap:.2f} s quiet after each burst's last answer")
+    print(f"\n[{pattern}] {how}")
+    print(f"{'target':<7} {'scenario':<13} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'errors':>6} {'cpu/req':>8}")
+    stats = {}
+    for scenario in ("/incident", "submission"):
+        for target in ("bare", "lisbot"):
+            stats[target, scenario] = summary([r[1] for r in results[target, scenario] if r[2] == 200])
+            print(row(target, scenario, stats[target, scenario], errors[target, scenario],
+                      1000 * cpu[target, scenario] / len(results[target, scenario])))
+        if scenario == "/incident":
+            print(row("lisbot", "modal opened", summary([at for _, _, at in opened.values()]),
+                      args.requests - len(opened)))
+    passed = True
+    for scenario in ("/incident", "submission"):
+        ratio = stats["lisbot", scenario]["p99"] / stats["bare", scenario]["p99"]
+        ok = ratio <= TARGET_RATIO and not errors["lisbot", scenario]
+        passed &= ok
+        print(f"[{pattern}] p99 lisbot/bare {scenario:<11} {ratio:6.2f}x  (target <= {TARGET_RATIO}x, no errors)  "
+              f"{'PASS' if ok else 'FAIL'}")
+    return passed
 
 
 async def drain(runtime, timeout: float = 30.0) -> int:
@@ -435,6 +482,10 @@ if __name__ == "__main__":
     parser.add_argument("--database", help="default: a temporary SQLite file; sqlite:///… is used as given; on "
                                            f"postgresql://… a throwaway database {BENCH_DB} is created beside the "
                                            "named one and dropped afterwards")
+    parser.add_argument("--pattern", default="closed,burst",
+                        help="closed (a closed loop, --concurrency always in flight), burst (--concurrency sent at "
+                             "once, then quiet), comma-separated")
+    parser.add_argument("--gap", type=float, default=BURST_GAP, help="seconds of quiet between bursts")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server process during lisbot's runs")
     tally = Tally()
     logging.basicConfig(level=logging.WARNING, handlers=[tally])

@@ -17,8 +17,8 @@ class Ingress:
     def __init__(self) -> None:
         self.answering = 0
         self._busy_since = 0.0  # loop time when `answering` last rose from zero
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._watchers: list[asyncio.Future] = []  # resolved by the next answer
+        self._waiting: dict[int, list[asyncio.Future]] = {}  # besides -> futures resolved once answering <= besides
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -26,25 +26,41 @@ class Ingress:
         if self.answering == 0:
             self._busy_since = asyncio.get_running_loop().time()
         self.answering += 1
-        self._quiet.clear()
         try:
             yield
         finally:
             self.answering -= 1
-            if self.answering == 0:
-                self._quiet.set()
+            watchers, self._watchers = self._watchers, []
+            for watcher in watchers:
+                if not watcher.done():
+                    watcher.set_result(None)
+            # Each waiter wakes once, when its turn has come, not at every answer (a burst has fifty of them).
+            for besides in [b for b in self._waiting if self.answering <= b]:
+                for future in self._waiting.pop(besides):
+                    if not future.done():
+                        future.set_result(None)
 
-    async def give_way(self, at_most: float) -> None:
-        """Wait until no request is being answered, but not past `at_most` seconds from the start of this busy
-        spell: under steady load the sends are held back once, briefly, and then run as usual."""
-        if self.answering == 0:
+    def next_answered(self) -> asyncio.Future:
+        """Resolves when the next request has been answered."""
+        watcher = asyncio.get_running_loop().create_future()
+        self._watchers.append(watcher)
+        return watcher
+
+    async def give_way(self, at_most: float, *, besides: int = 0) -> None:
+        """Wait until no request is being answered (`besides`: other than the caller's own), but not past
+        `at_most` seconds from the start of this busy spell: under steady load the sends are held back once,
+        briefly, and then run as usual."""
+        if self.answering <= besides:
             return
         left = self._busy_since + at_most - asyncio.get_running_loop().time()
-        if left > 0:
-            try:
-                await asyncio.wait_for(self._quiet.wait(), left)
-            except asyncio.TimeoutError:
-                pass
+        if left <= 0:
+            return
+        quiet = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(besides, []).append(quiet)
+        try:
+            await asyncio.wait_for(quiet, left)
+        except asyncio.TimeoutError:
+            pass
 
 
 class GivingWay:

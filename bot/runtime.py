@@ -55,13 +55,13 @@ class Runtime:
         if migrate:
             await self.db.upgrade()
         self.svc = Services(db=self.db, texts=Texts(default_lang=self.settings.language), clock=self.clock,
-                            settings=self.settings)
+                            settings=self.settings, ingress=self.ingress)
         transports: dict[str, Transport] = {}
         if self.settings.slack_configured or not self.settings.teams_configured:
             # One pool of kept-alive connections for everything a person waits on (modals, home tab).
             self._slack_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
             client = web_client(self.settings, session=self._slack_http)
-            self.slack = SlackAdapter(self.svc, client)
+            self.slack = SlackAdapter(self.svc, client, self.ingress)
             transports["slack"] = SlackTransport(web_client(self.settings, interactive=False), self.db)
         if self.settings.teams_configured:
             import httpx
@@ -121,6 +121,11 @@ class Runtime:
             self.scheduler.stop()
         if self.deliverer:
             await self.deliverer.stop()
+        if self.slack is not None:
+            try:
+                await asyncio.wait_for(self.slack.idle(), 10)
+            except asyncio.TimeoutError:
+                log.warning("post-ack Slack work still running after 10 s; stopping without it")
         if self.teams is not None:
             await self.teams.idle()
         if self._teams_http is not None:

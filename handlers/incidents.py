@@ -187,7 +187,7 @@ class _Report:
 
 def _writer(svc: Services) -> GroupCommit[_Report, Submitted]:
     if svc.report_writer is None:
-        svc.report_writer = GroupCommit(lambda reports: _store(svc, reports))
+        svc.report_writer = GroupCommit(lambda reports: _store(svc, reports), ingress=svc.ingress)
     return svc.report_writer
 
 

@@ -22,6 +22,8 @@ class Services:
     wake_delivery: Callable[[], None] = field(default=lambda: None)
     # Incident reports that arrive together are stored together (handlers.group_commit); made on first use.
     report_writer: Any = None
+    # The requests being answered on this event loop (bot.ingress.Ingress), so writes can be gathered.
+    ingress: Any = None
 
     @property
     def org_tz(self) -> ZoneInfo:

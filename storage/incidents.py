@@ -99,7 +99,11 @@ async def create_incidents(session: AsyncSession, items: list[IncidentToStore]) 
             "last_activity_at": item.reported_at,
         })
     table = Incident.__table__
-    ids = (await session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)).scalars().all()
+    # Ids matched by (organisation, reference), not by row order: asking SQLAlchemy for ordered RETURNING makes
+    # it insert one row per statement on SQLite (fifty round trips for fifty reports).
+    returned = await session.execute(insert(table).returning(table.c.org_id, table.c.reference, table.c.id), rows)
+    by_reference = {(org_id, reference): incident_id for org_id, reference, incident_id in returned}
+    ids = [by_reference[row["org_id"], row["reference"]] for row in rows]
     kinds = [{"incident_id": incident_id, "kind": kind} for incident_id, item in zip(ids, items) for kind in item.data.kinds]
     await session.execute(insert(IncidentKind.__table__), kinds)
     return [Incident(id=incident_id, **row, kinds=[IncidentKind(incident_id=incident_id, kind=k) for k in item.data.kinds])

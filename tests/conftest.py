@@ -99,7 +99,7 @@ async def bot(database_url, fake_slack, clock):
     await site.start()
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
-    driver = SlackDriver(base + SLACK_PATH, SIGNING_SECRET, fake_slack)
+    driver = SlackDriver(base + SLACK_PATH, SIGNING_SECRET, fake_slack, settle=runtime.slack.idle)
     yield Bot(runtime, runner, base, driver, fake_slack)
     await driver.close()
     await runner.cleanup()

@@ -26,8 +26,10 @@ class Reply:
 
 
 class SlackDriver:
-    def __init__(self, url: str, signing_secret: str, fake) -> None:
-        self.url, self.secret, self.fake = url, signing_secret, fake
+    def __init__(self, url: str, signing_secret: str, fake, settle=None) -> None:
+        """`settle`: a coroutine function that returns once the bot's work after its last answer is done
+        (modals opened, views updated), as a person only acts again after the screen changed."""
+        self.url, self.secret, self.fake, self.settle = url, signing_secret, fake, settle
         self.verifier = SignatureVerifier(signing_secret)
         self.http = aiohttp.ClientSession()
 
@@ -45,11 +47,14 @@ class SlackDriver:
         }
 
     async def post(self, body: str, *, content_type: str, headers: dict[str, str] | None = None,
-                   timestamp: int | None = None) -> Reply:
+                   timestamp: int | None = None, settle: bool = True) -> Reply:
         all_headers = self.signed_headers(body, timestamp=timestamp, content_type=content_type)
         all_headers.update(headers or {})
         async with self.http.post(self.url, data=body.encode(), headers=all_headers) as response:
-            return Reply(response.status, await response.text())
+            reply = Reply(response.status, await response.text())
+        if settle and self.settle is not None:
+            await self.settle()
+        return reply
 
     async def post_form(self, fields: dict[str, str], **kw) -> Reply:
         return await self.post(urlencode(fields), content_type="application/x-www-form-urlencoded", **kw)

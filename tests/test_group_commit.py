@@ -81,3 +81,64 @@ async def test_a_cancelled_caller_is_skipped():
     assert await writer.submit("kept") == "stored kept"
     await blocker
     assert store.stored == ["a", "kept"]
+
+
+# ---- gathering a burst: requests still being read join the batch (handlers.group_commit._gather) ----------
+
+async def test_a_burst_of_requests_is_written_in_one_transaction():
+    from bot.ingress import Ingress
+    ingress, store = Ingress(), Store(delay=0.01)
+    writer = GroupCommit(store.write, ingress=ingress, gather_seconds=1.0)
+
+    async def request(item, reading):
+        with ingress.request():
+            await asyncio.sleep(reading)  # parsing and checking the form before it is stored
+            return await writer.submit(item)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await asyncio.gather(*(request(x, 0.01 * i) for i, x in enumerate("abcde")))
+    assert answers == [f"stored {x}" for x in "abcde"]
+    assert store.batches == [list("abcde")]  # without gathering: ["a"], then the rest
+    assert loop.time() - started < 0.5  # the last one joining ends the wait, not the bound
+
+
+async def test_a_request_that_stores_nothing_holds_a_batch_back_only_briefly():
+    from bot.ingress import Ingress
+    ingress, store = Ingress(), Store(delay=0.01)
+    writer = GroupCommit(store.write, ingress=ingress, gather_seconds=0.1)
+    slow_answered = asyncio.Event()
+
+    async def slow_request():  # e.g. a follow-up form doing its own work for a while
+        with ingress.request():
+            await slow_answered.wait()
+
+    slow = asyncio.create_task(slow_request())
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with ingress.request():
+        assert await writer.submit("a") == "stored a"
+    waited = loop.time() - started
+    slow_answered.set()
+    await slow
+    assert 0.08 <= waited < 0.4
+
+
+async def test_a_request_answered_without_storing_ends_the_wait_at_once():
+    from bot.ingress import Ingress
+    ingress, store = Ingress(), Store(delay=0.01)
+    writer = GroupCommit(store.write, ingress=ingress, gather_seconds=5.0)
+
+    async def other_request():  # a slash command that only opens a modal
+        with ingress.request():
+            await asyncio.sleep(0.05)
+
+    other = asyncio.create_task(other_request())
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with ingress.request():
+        assert await writer.submit("a") == "stored a"
+    await other
+    assert loop.time() - started < 1.0  # not the 5 s bound

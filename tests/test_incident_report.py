@@ -58,6 +58,20 @@ async def test_slash_command_opens_the_swedish_form(bot):
     assert discovered["element"]["initial_date_time"] == int(T0.timestamp())
 
 
+async def test_the_ack_does_not_wait_for_the_modal(bot):
+    """Slack waits 3 s for the answer; a slow views.open comes after it, not before."""
+    await open_report(bot)  # the profile is read once; this measures the ack alone
+    bot.fake.fail_next("views.open", status=200, delay=1.5)  # Slack slow to open the modal
+    before = len(bot.fake.calls_to("views.open"))
+    started = time.monotonic()
+    reply = await bot.slack.command(ANNA, settle=False)
+    answered_in = time.monotonic() - started
+    assert reply.status == 200 and reply.text == ""
+    assert answered_in < 1.0
+    calls = await bot.fake.wait_for("views.open", before + 1)
+    assert calls[-1].ok and calls[-1].response["view"]["callback_id"] == "incident_report"
+
+
 async def test_english_locale_gets_the_english_form(bot):
     view = await open_report(bot, ERIK)
     assert view["title"]["text"] == "Report an incident"

@@ -23,7 +23,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.slack.payloads import button_number
+from bot.background import Background
 from bot.i18n import language_of
+from bot.ingress import Ingress
 from bot.model import Actor, Form, FormErrors, PersonField, Screen
 from bot.slack.blocks import form_metadata, form_values, form_view, screen_view
 from bot.slack.directory import register_directory
@@ -51,6 +53,9 @@ ACTOR_TTL = 300.0  # seconds a resolved person is remembered; profile changes al
 ACTORS_REMEMBERED = 50_000
 AFTER_ACK_AT_ONCE = 16  # post-ack work in flight; more waits its turn instead of exhausting the pool
 TRIGGER_LIFETIME = 2.8  # seconds: Slack refuses a trigger_id older than 3
+# Post-ack work (opening a modal) waits while other requests are still being answered, at most this long per
+# busy spell: in a burst every ack goes out first, and a trigger_id (3 s) is still fresh when its turn comes.
+AFTER_ACK_GIVES_WAY = 0.25
 SUBMIT_DEADLINE = 2.4  # seconds to store a report before answering Slack, whose limit is 3
 
 
@@ -66,16 +71,19 @@ def web_client(settings, *, interactive: bool = True, session: aiohttp.ClientSes
 
 
 class SlackAdapter:
-    def __init__(self, svc: Services, client: AsyncWebClient) -> None:
+    def __init__(self, svc: Services, client: AsyncWebClient, ingress: Ingress | None = None) -> None:
         self.svc, self.client = svc, client
+        self.ingress = ingress or Ingress()
         self._actors: dict[tuple[str, str], tuple[Actor, float]] = {}
-        self._after_ack = asyncio.Semaphore(AFTER_ACK_AT_ONCE)
+        self._after_ack = Background(AFTER_ACK_AT_ONCE, "Slack listener")
         settings = svc.settings
         self.app = AsyncApp(
             client=client,
             signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
             request_verification_enabled=not settings.socket_mode,
-            process_before_response=False,
+            # A listener returns right after its ack (post-ack work goes to _safely's tasks), so Bolt answers as
+            # soon as it returns, instead of polling every 10 ms for the ack while the listener runs on.
+            process_before_response=True,
         )
         self._register()
 
@@ -145,7 +153,9 @@ class SlackAdapter:
 
     def _register(self) -> None:
         app = self.app
+        # Bolt tries listeners in the order registered, each costing a little: reporting comes first.
         app.command(COMMAND)(self.on_command)
+        app.view_submission(incidents.FORM_ID)(self.on_report_submitted)
         app.command(CASES_COMMAND)(self.on_cases_command)
         app.action(home.LIST_ACTION)(self.on_home_case_list)
         app.action(home.EXPORT_INCIDENTS)(self.on_export)
@@ -156,7 +166,6 @@ class SlackAdapter:
         app.action(SHOW_ACTION)(self.on_show_incident)
         for action in (casefile.TAKE, casefile.ASSESS, casefile.NOTE, casefile.STATUS, casefile.GDPR, casefile.WORKENV):
             app.action(action)(self.on_case_action)
-        app.view_submission(incidents.FORM_ID)(self.on_report_submitted)
         for form_id in followup.FORMS.values():
             app.view_submission(form_id)(self.on_case_form)
         app.event("app_home_opened")(self.on_home_opened)
@@ -357,15 +366,22 @@ class SlackAdapter:
         log.error("unhandled error in a Slack listener: %s", error, exc_info=error)
 
     async def _safely(self, work) -> None:
-        """After the ack nothing may escape: Bolt could discard the ack (DESIGN.md §3). A burst queues
-        here rather than in the connection pool."""
-        try:
-            async with self._after_ack:
-                await work
-        except TriggerExpired:
-            log.warning("a modal was not opened: Slack's trigger expired while the bot was busy")
-        except Exception:  # noqa: BLE001
-            log.exception("Slack listener failed after its ack")
+        """Post-ack work, run after the answer has gone (bot/background.py). Returns at once: the listener
+        ends, and Bolt (process_before_response) answers Slack right then. The work waits while other
+        requests are still being answered; it started while its own one was, and that one is not waited for."""
+        self._after_ack.start(_expired_triggers_logged(work),
+                              first=lambda: self.ingress.give_way(AFTER_ACK_GIVES_WAY, besides=1))
+
+    async def idle(self) -> None:
+        """Wait until the work after answers is done (shutdown, tests)."""
+        await self._after_ack.idle()
+
+
+async def _expired_triggers_logged(work) -> None:
+    try:
+        await work
+    except TriggerExpired:
+        log.warning("a modal was not opened: Slack's trigger expired while the bot was busy")
 
 
 class TriggerExpired(Exception):

@@ -382,11 +382,8 @@ class SlackDirectory:
         return b"".join(chunks)
 
     async def _safely(self, work) -> None:
-        """After the ack nothing may escape: Bolt could discard the ack (DESIGN.md §3)."""
-        try:
-            await work
-        except Exception:  # noqa: BLE001
-            log.exception("directory: Slack listener failed after its ack")
+        """After the ack, in the background (an import may take longer than Slack waits for the answer)."""
+        await self.adapter._safely(work)
 
 
 def register_directory(adapter) -> SlackDirectory:

@@ -84,9 +84,12 @@ class SlackTraining:
                                                             form_values(view)),
             "could not save a training form")
         if saved and metadata.get("message") and metadata.get("assignment"):
-            state = await training.state_message(self.svc, saved[0].lang, int(metadata["assignment"]))
-            if state is not None:
-                await self.adapter._safely(self._replace(metadata["message"], state))
+            await self.adapter._safely(self._show_answer(metadata["message"], saved[0].lang, int(metadata["assignment"])))
+
+    async def _show_answer(self, ref: dict, lang: str, assignment_id: int) -> None:
+        state = await training.state_message(self.svc, lang, assignment_id)
+        if state is not None:
+            await self._replace(ref, state)
 
     async def _replace(self, ref: dict | None, message: Message) -> None:
         """The answered prompt loses its buttons and says what was answered."""

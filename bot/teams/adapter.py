@@ -39,6 +39,7 @@ from microsoft_teams.api import (
 from microsoft_teams.cards import AdaptiveCard, OpenUrlAction, SubmitAction, TextBlock
 from pydantic import ValidationError
 
+from bot.background import Background
 from bot.i18n import language_of
 from bot.model import Actor, Form, FormErrors, Message, Screen
 from bot.teams import cards
@@ -101,8 +102,7 @@ class TeamsAdapter:
         self.auth = InboundAuth(self.settings)
         self._actors: dict[tuple[str, str], tuple[Actor, float]] = {}
         self._conversations: set[str] = set()
-        self._after = asyncio.Semaphore(AFTER_RESPONSE_AT_ONCE)
-        self._tasks: set[asyncio.Task] = set()
+        self._after = Background(AFTER_RESPONSE_AT_ONCE, "Teams work")
         self.forms = self._form_specs()
         self.links = DocumentLinks(self.settings)
         self.documents = DocumentRoute(svc, self.links)
@@ -147,20 +147,11 @@ class TeamsAdapter:
 
     def _later(self, work) -> None:
         """After the HTTP answer: bounded, and nothing escapes."""
-        async def run() -> None:
-            try:
-                async with self._after:
-                    await work
-            except Exception:  # noqa: BLE001
-                log.exception("Teams work after the response failed")
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._after.start(work)
 
     async def idle(self) -> None:
         """Wait until the work after responses is done (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._after.idle()
 
     # ---- who is acting -------------------------------------------------------------------
 
