@@ -19,7 +19,8 @@ of --workspace-rate messages a minute holding at most --burst-seconds of them, a
 integer Retry-After that Slack would send (the wait until the next token, rounded up to whole seconds).
 
 Figures: wall time until every prompt was accepted against the minimum the bucket allows, 429s, people
-without a prompt (lost) and with more than one (duplicated), database and CPU time.
+without a prompt (lost) and with more than one (duplicated), database and CPU time, and how many messages
+in doubt (marked attempted, outcome not recorded) were looked up in Slack (conversations.history).
 """
 
 from __future__ import annotations
@@ -495,7 +496,8 @@ def finish(result: dict, fake: WorkspaceLimitedSlack, n: int, t0: float) -> None
                   limited=dict(fake.ratelimited), retry_after=dict(fake.retry_after_sent),
                   errors=dict(fake.post_errors), other_posts=fake.other_posts, minimum=minimum_seconds(n, fake),
                   first_post=(fake.first_post_at - t0) if fake.first_post_at else float("nan"), rate=fake.rate,
-                  burst=fake.burst)
+                  burst=fake.burst, lookups=len(fake.calls_to("conversations.history", ok_only=False)),
+                  opens=len(fake.calls_to("conversations.open", ok_only=False)))
 
 
 # ---------------------------------------------------------------- ticks only: the cost of queueing a campaign
@@ -748,6 +750,7 @@ def report(args, results: list[dict]) -> bool:
         print(f"  outbox at the end: {fmt_outbox(r['outbox'])}")
         print(f"  429s: {r['limited']}; Retry-After sent: {dict(sorted(r['retry_after'].items()))}; "
               f"post errors: {r['errors'] or 'none'}; other posts: {r['other_posts']}; timed out: {r['timed_out']}")
+        print(f"  suspects looked up (conversations.history): {r['lookups']}; conversations.open: {r['opens']}")
         pz = r["pauses"]
         if pz["episodes"]:
             print(f"  rate-limit episodes {pz['episodes']}: first 429 to next accepted post mean {pz['mean']:.3f} s, "

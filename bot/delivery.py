@@ -5,14 +5,21 @@ by a pacer that learns the platform's rate from its 429s (bot/pacing.py). A 429 
 messages it held back stay leased in memory and go out when the pause ends (a long pause hands them back to
 the database instead). A transient failure is retried with backoff; a permanent one (no such channel, a
 rejected payload) is marked failed and logged for an admin. Each accepted send is recorded at once, in small
-groups, so a crash repeats at most the few sends in flight. Several replicas may run this: rows are leased,
-so each is sent by one of them.
+groups. Several replicas may run this: rows are leased, so each is sent by one of them.
+
+Exactly once across a crash: chat.postMessage has no idempotency key, so a message the platform accepted but
+the database does not yet call sent would go out again. So a message is sent only after a committed row says
+it may have been (`attempted_at`); the recorder's transactions mark the next few held messages ahead, so
+sends seldom wait for it. The mark is cleared once the outcome is certain (sent, 429, failed for good, never
+handed over) and kept after a timeout or 5xx. A claimed row that has it set is a suspect: the transport is
+asked whether the platform has it (`find_sent`, paced in its own lane) and only sent when it has not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from datetime import datetime, timedelta
@@ -35,6 +42,10 @@ POLL_SECONDS = 2.0
 MAX_BACKOFF = timedelta(minutes=30)
 HOLD_SECONDS = 10.0  # a rate-limit pause up to this long keeps its messages in memory; longer ones go back to the table
 TIER_BURST = 10.0  # seconds of a published tier that may go at once
+VERIFY_LANE = "verify"  # the pacing lane of find_sent, the look-ups of suspects
+# Look-ups come all at once after a restart and hardly ever otherwise: a minute's budget may go at once.
+VERIFY_BURST = 60.0
+MARK_AHEAD_MAX = 40  # messages marked attempted ahead of their send, at most (each a look-up after a crash)
 # A held message whose lease ends sooner is not sent but goes back to the table: its send (timeout 10 s) and
 # record must end while the lease holds, or another replica might send it too.
 LEASE_MARGIN = timedelta(seconds=15)
@@ -78,7 +89,13 @@ class Transport(Protocol):
 
         Optional, when a transport has them: `lane(message) -> str` (messages in one lane share a rate limit),
         `async prepare(messages)` (look up what a batch needs in one go), `async record(session)` (write what
-        sending taught, e.g. DM channels, in the transaction that marks messages sent), `async close()`."""
+        sending taught, e.g. DM channels, in the transaction that marks messages sent), `async close()`.
+
+        Optional: `async find_sent(message) -> dict | None`: whether an earlier attempt of this message got
+        there (a process died after sending and before recording, or a timeout after the platform may have
+        posted it); the same dict `deliver` would have returned, or None when it did not arrive (then it is
+        sent). Called only for messages marked attempted, paced in the lane VERIFY_LANE (`rates` may give
+        its rate). A transport without it sends such a message again (at least once, not exactly once)."""
 
 
 class ByRecipient:
@@ -88,12 +105,22 @@ class ByRecipient:
     def __init__(self, transports: dict[str, Transport], choose: Callable[[OutboxMessage], Awaitable[str]]) -> None:
         self.transports, self.choose = transports, choose
 
-    async def deliver(self, message: OutboxMessage) -> dict:
+        rates = [t.rates[VERIFY_LANE] for t in transports.values() if VERIFY_LANE in getattr(t, "rates", {})]
+        self.rates = {VERIFY_LANE: min(rates)} if rates else {}
+
+    async def _transport(self, message: OutboxMessage) -> Transport:
         platform = await self.choose(message)
         transport = self.transports.get(platform)
         if transport is None:
             raise PermanentFailure(f"{platform} is not connected")
-        return await transport.deliver(message)
+        return transport
+
+    async def deliver(self, message: OutboxMessage) -> dict:
+        return await (await self._transport(message)).deliver(message)
+
+    async def find_sent(self, message: OutboxMessage) -> dict | None:
+        find = getattr(await self._transport(message), "find_sent", None)
+        return await find(message) if find else None
 
     async def prepare(self, messages: list[OutboxMessage]) -> None:
         for transport in self.transports.values():
@@ -131,6 +158,19 @@ class Deliverer:
         self._claiming: asyncio.Task | None = None
         self._outcomes: list[tuple[Callable, tuple, dict]] = []  # (outbox function, args, kwargs) to record
         self._outcome_ready = asyncio.Event()
+        # Marked attempted, by message id: `_fresh` by us (committed) and not handed to the platform since;
+        # `_verified` by an earlier attempt, looked up and not found there. Both may be sent.
+        self._fresh: set[int] = set()
+        self._verified: set[int] = set()
+        self._marking: set[int] = set()  # marks in the transaction being written
+        self._wanted: dict[int, None] = {}  # unmarked messages a sender waits for (ordered)
+        self._marked = asyncio.Event()  # set (and replaced) after each write of marks
+        self._marks_failed = False  # the last write failed: senders waiting for a mark give up
+        self._commit_seconds = 0.02  # how long a recorder's transaction takes, smoothed
+        self._suspects: deque[OutboxMessage] = deque()  # claimed with a mark set: to look up first
+        self._suspect_ready = asyncio.Event()
+        self._workers_left = 0
+        self.looked_up = {"found": 0, "not found": 0}  # suspects, for the benchmark and the log
 
     def wake(self) -> None:
         self._wake.set()
@@ -197,8 +237,10 @@ class Deliverer:
         handled, ended = [0], []
         if self._outcomes:
             self._outcome_ready.set()  # left by a pass whose last write failed
+        self._workers_left = CONCURRENCY
         try:
             ended = await asyncio.gather(*(self._worker(once, handled) for _ in range(CONCURRENCY)),
+                                         *(self._verifier(once, handled) for _ in range(CONCURRENCY)),
                                          return_exceptions=True)
         finally:
             if self._claiming:
@@ -239,78 +281,223 @@ class Deliverer:
         return self._held.popleft() if self._held else None
 
     async def _worker(self, once: bool, handled: list[int]) -> None:
-        while once or not self._stop.is_set():
-            message = await self._next(once)
-            if message is None:
-                return
-            if message.lease_until - self.clock.now() < LEASE_MARGIN:
-                self._done(outbox.release, (), {}, message)
-                continue
-            paused = self._paused_until and self.clock.now() < self._paused_until
-            if once and paused:
-                # Another message was told to slow down: this one waits with it, in the table.
-                self._done(outbox.reschedule, (self._paused_until, "waiting out a rate limit"),
-                           {"count_attempt": False}, message)
+        try:
+            while once or not self._stop.is_set():
+                message = await self._next(once)
+                if message is None:
+                    return
+                if message.attempted_at is not None and message.id not in self._verified:
+                    self._suspects.append(message)  # looked up on the side: the others go on meanwhile
+                    self._suspect_ready.set()
+                elif not await self._send(message, once, handled):
+                    return
+        finally:
+            self._workers_left -= 1
+            self._suspect_ready.set()
+
+    async def _send(self, message: OutboxMessage, once: bool, handled: list[int]) -> bool:
+        """Send one message and note its outcome. False: it went back to the held ones and this sender stops
+        (stopping, or a long pause)."""
+        if message.lease_until - self.clock.now() < LEASE_MARGIN:
+            self._done(outbox.release, (), {"clear_attempt": self._never_sent(message)}, message)
+            return True
+        paused = self._paused_until and self.clock.now() < self._paused_until
+        if once and paused:
+            # Another message was told to slow down: this one waits with it, in the table.
+            self._done(outbox.reschedule, (self._paused_until, "waiting out a rate limit"),
+                       {"count_attempt": False, "clear_attempt": self._never_sent(message)}, message)
+            handled[0] += 1
+            return True
+        if paused and (self._paused_until - self.clock.now()).total_seconds() > HOLD_SECONDS:
+            self._held.appendleft(message)  # a long pause: the pass ends, the loop sleeps it out
+            return False
+        pacer = self._pacer(message)
+        if not await self._until_marked(message, once) or not await pacer.acquire(
+                self._never if once else self._stop, honour_pause=not once):
+            self._held.appendleft(message)
+            return False
+        if message.lease_until - self.clock.now() < LEASE_MARGIN:
+            self._done(outbox.release, (), {"clear_attempt": self._never_sent(message)}, message)
+            return True
+        fresh = message.id in self._fresh
+        self._fresh.discard(message.id)  # from here on the platform may have it
+        sent_at = pacer.now()
+        try:
+            result = await self.transport.deliver(message)
+        except RetryLater as exc:  # a 429: not posted
+            pacer.limited(exc.seconds, sent_at)
+            at = self.clock.now() + timedelta(seconds=exc.seconds)
+            self._paused_until = max(self._paused_until or at, at)
+            log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
+            if once or exc.seconds > HOLD_SECONDS:
+                self._done(outbox.reschedule, (at, str(exc)), {"count_attempt": False, "clear_attempt": fresh},
+                           message)
                 handled[0] += 1
-                continue
-            if paused and (self._paused_until - self.clock.now()).total_seconds() > HOLD_SECONDS:
-                self._held.appendleft(message)  # a long pause: the pass ends, the loop sleeps it out
+            else:
+                if fresh:
+                    self._fresh.add(message.id)
+                self._held.appendleft(message)  # still leased: sent when the pause ends
+            return True
+        except NotYet as exc:  # raised before anything was posted
+            self._done(outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)),
+                       {"count_attempt": False, "clear_attempt": fresh}, message)
+        except PermanentFailure as exc:
+            log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
+            self._done(outbox.mark_failed, (str(exc),), {}, message)
+        except Exception as exc:  # noqa: BLE001 — network errors, 5xx, timeouts: all worth another try
+            # The platform may have posted it: the mark stays, so the next attempt looks first.
+            self._retry_later(message, exc)
+        else:
+            pacer.accepted()
+            self._done(outbox.mark_sent, (self.clock.now(), result), {}, message)
+        handled[0] += 1
+        return True
+
+    def _retry_later(self, message: OutboxMessage, exc: Exception) -> None:
+        backoff = min(timedelta(seconds=5 * 2 ** min(message.attempts, 10)), MAX_BACKOFF)
+        log.warning("delivery: message %s failed (%s), retrying in %s", message.id, exc, backoff)
+        self._done(outbox.reschedule, (self.clock.now() + backoff, f"{type(exc).__name__}: {exc}"),
+                   {"count_attempt": True}, message)
+
+    # ---- marks: a committed "may have been sent" before each send ----------------------------------------------
+
+    async def _until_marked(self, message: OutboxMessage, once: bool) -> bool:
+        """Wait until the message may be sent: marked attempted in a committed transaction. Mostly it was
+        marked ahead already. False when stopping meanwhile."""
+        while message.id not in self._fresh and message.id not in self._verified:
+            if not once and self._stop.is_set():
+                return False
+            if message.id not in self._marking:
+                self._wanted[message.id] = None
+            self._outcome_ready.set()
+            await self._marked.wait()  # set after each write, failed ones too
+            if self._marks_failed and message.id not in self._fresh:
+                return False  # the database is unwell: the pass ends and the loop reports it
+        return True
+
+    def _never_sent(self, message: OutboxMessage) -> bool:
+        """Marked by us and not handed to the platform since: giving it back may clear the mark."""
+        return message.id in self._fresh or message.id in self._marking
+
+    def _marks_to_write(self) -> list[int]:
+        """The messages senders wait for, and enough of the next held ones to go on sending until the next
+        write: about what goes out during one and a half writes, plus one per sender. Few: after a crash each
+        is a look-up at Slack's Tier 3."""
+        ids = list(self._wanted)
+        self._wanted.clear()
+        if self._recording_over:
+            return []  # the senders are done: nothing more goes out in this pass
+        rate = max((p.rate or 0.0 for lane, p in self._pacers.items() if lane != VERIFY_LANE), default=0.0)
+        ahead = CONCURRENCY + (math.ceil(rate * 1.5 * self._commit_seconds) + 2 if rate else CONCURRENCY)
+        want = min(MARK_AHEAD_MAX, ahead) - len(self._fresh) - len(ids)
+        if want > 0:
+            chosen = set(ids)
+            for message in self._held:
+                if want <= 0:
+                    break
+                if message.id in self._fresh or message.id in chosen or message.attempted_at is not None:
+                    continue
+                ids.append(message.id)
+                want -= 1
+        return ids
+
+    def _marks_written(self, ok: bool) -> None:
+        self._marks_failed = not ok
+        if ok:
+            self._fresh |= self._marking  # those given back meanwhile left _marking
+        else:
+            for message_id in self._marking:
+                self._wanted.setdefault(message_id, None)  # a waiting sender asks again anyway
+        self._marking = set()
+        marked, self._marked = self._marked, asyncio.Event()
+        marked.set()
+
+    # ---- suspects: looked up before they are sent again -----------------------------------------------------
+
+    async def _verifier(self, once: bool, handled: list[int]) -> None:
+        """Look up the suspects the senders set aside (a few at a time, paced in their own lane) and send those
+        Slack does not have; ends with the senders."""
+        while True:
+            if self._suspects:
+                if not once and self._stop.is_set():
+                    return  # handed back with the held ones
+                await self._verify(self._suspects.popleft(), once, handled)
+            elif self._workers_left <= 0:
                 return
-            pacer = self._pacer(message)
-            if not await pacer.acquire(self._never if once else self._stop, honour_pause=not once):
-                self._held.appendleft(message)
-                return
+            else:
+                self._suspect_ready.clear()
+                await self._suspect_ready.wait()
+
+    async def _verify(self, message: OutboxMessage, once: bool, handled: list[int]) -> None:
+        find = getattr(self.transport, "find_sent", None)
+        if find is not None:
             if message.lease_until - self.clock.now() < LEASE_MARGIN:
-                self._done(outbox.release, (), {}, message)
-                continue
+                self._done(outbox.release, (), {}, message)  # the mark stays: looked up by the next claim
+                return
+            pacer = self._lane_pacer(VERIFY_LANE)
+            if not await pacer.acquire(self._never if once else self._stop, honour_pause=not once):
+                self._suspects.appendleft(message)
+                return
             sent_at = pacer.now()
             try:
-                result = await self.transport.deliver(message)
+                found = await find(message)
             except RetryLater as exc:
                 pacer.limited(exc.seconds, sent_at)
-                at = self.clock.now() + timedelta(seconds=exc.seconds)
-                self._paused_until = max(self._paused_until or at, at)
-                log.warning("delivery: rate limited, pausing %.0fs", exc.seconds)
-                if once or exc.seconds > HOLD_SECONDS:
-                    self._done(outbox.reschedule, (at, str(exc)), {"count_attempt": False}, message)
+                if once:
+                    self._done(outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)),
+                               {"count_attempt": False}, message)
                     handled[0] += 1
                 else:
-                    self._held.appendleft(message)  # still leased: sent when the pause ends
-                continue
-            except NotYet as exc:
-                self._done(outbox.reschedule, (self.clock.now() + timedelta(seconds=exc.seconds), str(exc)),
-                           {"count_attempt": False}, message)
+                    self._suspects.appendleft(message)
+                return
             except PermanentFailure as exc:
-                log.error("delivery: message %s (%s) cannot be delivered: %s", message.id, message.dedupe_key, exc)
-                self._done(outbox.mark_failed, (str(exc),), {}, message)
-            except Exception as exc:  # noqa: BLE001 — network errors, 5xx, timeouts: all worth another try
-                backoff = min(timedelta(seconds=5 * 2 ** min(message.attempts, 10)), MAX_BACKOFF)
-                log.warning("delivery: message %s failed (%s), retrying in %s", message.id, exc, backoff)
-                self._done(outbox.reschedule, (self.clock.now() + backoff, f"{type(exc).__name__}: {exc}"),
-                           {"count_attempt": True}, message)
+                # E.g. the app lacks the history scope: better sent twice than never.
+                log.warning("delivery: cannot look up message %s (%s); sending it again", message.id, exc)
+            except Exception as exc:  # noqa: BLE001 — the platform is unwell: look again later
+                self._retry_later(message, exc)
+                handled[0] += 1
+                return
             else:
-                pacer.accepted()
-                self._done(outbox.mark_sent, (self.clock.now(), result), {}, message)
-            handled[0] += 1
+                self.looked_up["not found" if found is None else "found"] += 1
+                if found is not None:
+                    log.info("delivery: message %s (%s) had arrived before; recorded as sent", message.id,
+                             message.dedupe_key)
+                    self._done(outbox.mark_sent, (self.clock.now(), found), {}, message)
+                    handled[0] += 1
+                    return
+        # Teams has no way to list a bot's past messages: its transport has no find_sent, so it sends again.
+        self._verified.add(message.id)
+        await self._send(message, once, handled)
 
     def _pacer(self, message: OutboxMessage) -> Pacer:
         lane_of = getattr(self.transport, "lane", None)
-        lane = lane_of(message) if lane_of else "default"
+        return self._lane_pacer(lane_of(message) if lane_of else "default")
+
+    def _lane_pacer(self, lane: str) -> Pacer:
         pacer = self._pacers.get(lane)
         if pacer is None:
             rate = self._rates.get(lane)
             # A published tier is a per-minute budget: short bursts within it are fine.
-            pacer = self._pacers[lane] = Pacer(rate, burst=TIER_BURST if rate else None)
+            burst = VERIFY_BURST if lane == VERIFY_LANE else TIER_BURST
+            pacer = self._pacers[lane] = Pacer(rate, burst=burst if rate else None)
         return pacer
 
     def _done(self, update: Callable, args: tuple, kwargs: dict, message: OutboxMessage) -> None:
         self._outcomes.append((update, (message.id, *args), kwargs))
+        self._fresh.discard(message.id)
+        self._verified.discard(message.id)
+        self._marking.discard(message.id)
+        self._wanted.pop(message.id, None)
         self._outcome_ready.set()
 
     def _give_back(self) -> None:
-        """Leased messages not sent (stopping, a long pause): free them for the next sender at once."""
+        """Leased messages not sent (stopping, a long pause): free them for the next sender at once. A mark of
+        ours goes with them; a suspect's stays."""
         while self._held:
-            self._done(outbox.release, (), {}, self._held.popleft())
+            message = self._held.popleft()
+            self._done(outbox.release, (), {"clear_attempt": self._never_sent(message)}, message)
+        while self._suspects:
+            self._done(outbox.release, (), {}, self._suspects.popleft())
 
     async def _recorder(self) -> None:
         """Write outcomes as they come: all that gathered during one write go in the next (group commit), so an
@@ -318,18 +505,27 @@ class Deliverer:
         while True:
             await self._outcome_ready.wait()
             self._outcome_ready.clear()
-            while self._outcomes:
+            while self._outcomes or self._wanted:
                 group, self._outcomes = self._outcomes, []
+                marks = self._marks_to_write()
+                self._marking = set(marks)
+                began = time.monotonic()
                 try:
                     async with self.db.transaction() as session:
+                        if marks:
+                            await outbox.mark_attempted(session, marks, self.clock.now())
                         await outbox.record(session, group)
                         await _optional(self.transport, "record", session)
                 except Exception:
                     self._outcomes[:0] = group  # kept: a sent message must never come to look unsent
+                    self._marks_written(False)
                     if self._recording_over:
                         raise  # the loop reports it; the next pass writes them
                     log.exception("delivery: could not record outcomes; will try again")
                     await asyncio.sleep(1.0)
+                else:
+                    self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * (time.monotonic() - began)
+                    self._marks_written(True)
             if self._recording_over:
                 return
 

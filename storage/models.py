@@ -255,6 +255,9 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]
+    # Set (committed) before a send, cleared once its outcome is certain: set on a claimed row, Slack may
+    # already have the message, so it is looked up there before it is sent again.
+    attempted_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]

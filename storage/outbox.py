@@ -61,21 +61,35 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Ou
     )).scalars())
 
 
+async def mark_attempted(session: AsyncSession, message_ids: list[int], now: datetime) -> None:
+    """Say, before sending, that these messages may be sent from now on: a claim that finds the mark set
+    asks the platform whether the message got there before sending it again. An earlier mark is kept, so
+    the look-up starts from the first attempt."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(message_ids),
+                                                      OutboxMessage.attempted_at.is_(None)).values(attempted_at=now))
+
+
 async def mark_sent(session: AsyncSession, message_id: int, now: datetime, result: dict[str, Any]) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
-        status="sent", sent_at=now, result=result, lease_until=None, attempts=OutboxMessage.attempts + 1))
+        status="sent", sent_at=now, result=result, lease_until=None, attempted_at=None,
+        attempts=OutboxMessage.attempts + 1))
 
 
-async def reschedule(session: AsyncSession, message_id: int, at: datetime, error: str, *, count_attempt: bool) -> None:
+async def reschedule(session: AsyncSession, message_id: int, at: datetime, error: str, *, count_attempt: bool,
+                     clear_attempt: bool = False) -> None:
+    """Due again at `at`. `clear_attempt`: the platform certainly did not get it (a 429, or never sent)."""
     values: dict[str, Any] = {"next_attempt_at": at, "lease_until": None, "last_error": error[:500]}
     if count_attempt:
         values["attempts"] = OutboxMessage.attempts + 1
+    if clear_attempt:
+        values["attempted_at"] = None
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
 
 
 async def mark_failed(session: AsyncSession, message_id: int, error: str) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
-        status="failed", lease_until=None, last_error=error[:500], attempts=OutboxMessage.attempts + 1))
+        status="failed", lease_until=None, attempted_at=None, last_error=error[:500],
+        attempts=OutboxMessage.attempts + 1))
 
 
 async def pending_count(session: AsyncSession) -> int:
@@ -88,9 +102,13 @@ async def sent_message(session: AsyncSession, org_id: int, dedupe_key: str) -> O
         OutboxMessage.org_id == org_id, OutboxMessage.dedupe_key == dedupe_key))).scalar_one_or_none()
 
 
-async def release(session: AsyncSession, message_id: int) -> None:
-    """Give a leased, unsent message back: due as before, free for any sender now."""
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(lease_until=None))
+async def release(session: AsyncSession, message_id: int, *, clear_attempt: bool = False) -> None:
+    """Give a leased message back: due as before, free for any sender now. `clear_attempt`: it was never
+    handed to the platform since it was marked attempted."""
+    values: dict[str, Any] = {"lease_until": None}
+    if clear_attempt:
+        values["attempted_at"] = None
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
 
 
 async def record(session: AsyncSession, outcomes: list[tuple[Any, tuple, dict]]) -> None:
@@ -102,7 +120,7 @@ async def record(session: AsyncSession, outcomes: list[tuple[Any, tuple, dict]])
         await session.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(
                 status="sent", sent_at=bindparam("b_sent_at", type_=table.c.sent_at.type),
-                result=bindparam("b_result", type_=table.c.result.type), lease_until=None,
+                result=bindparam("b_result", type_=table.c.result.type), lease_until=None, attempted_at=None,
                 attempts=table.c.attempts + 1),
             [{"b_id": message_id, "b_sent_at": now, "b_result": result} for message_id, now, result in sent])
     for update_, args, kwargs in outcomes:

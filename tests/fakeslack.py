@@ -53,6 +53,7 @@ RATE_LIMITS = {
     "chat.delete": _TIER3,
     "conversations.open": _TIER3,
     "conversations.info": _TIER3,
+    "conversations.history": _TIER3,
     "views.open": _TIER4,
     "views.update": _TIER4,
     "views.push": _TIER4,
@@ -413,6 +414,7 @@ class FakeSlack:
             "chat.delete": self._chat_delete,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.push": self._views_push,
@@ -732,6 +734,16 @@ class FakeSlack:
         message.update({name: params[name] for name in _MESSAGE_EXTRAS if params.get(name)})
         return message
 
+    @staticmethod
+    def _check_metadata(params: dict) -> None:
+        """Message metadata as Slack takes it: an object with an event_type and an event_payload object."""
+        metadata = params.get("metadata")
+        if metadata is None:
+            return
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) \
+                or not isinstance(metadata.get("event_payload"), dict):
+            raise _SlackError("invalid_metadata_format")
+
     def _find_message(self, channel: str, ts: Any) -> dict:
         for message in self.messages.get(channel, []):
             if message["ts"] == ts:
@@ -754,6 +766,7 @@ class FakeSlack:
     def _chat_post_message(self, params: dict) -> dict:
         channel = self._channel(params.get("channel"))
         blocks = self._message_blocks(params)
+        self._check_metadata(params)
         text = self._message_text(params, blocks)
         message = self._bot_message(params, text, blocks)
         self.messages.setdefault(channel, []).append(message)
@@ -831,6 +844,48 @@ class FakeSlack:
         if _flag(params.get("include_locale")):
             channel["locale"] = "en-US"
         return {"ok": True, "channel": channel}
+
+    def _conversations_history(self, params: dict) -> dict:
+        """Top-level messages of a conversation, newest first, between `oldest` and `latest` (exclusive unless
+        `inclusive`), `limit` a page (default 100, at most 999) with a cursor. A DM must have been opened
+        (conversations.open or a post to the user); a C/G id is taken on trust, the bot a member, as in
+        _channel. Metadata comes back only with include_all_metadata."""
+        channel = str(params.get("channel") or "")
+        if not channel:
+            raise _SlackError("channel_not_found")
+        if not (channel in self._conversations or channel in self.messages or channel.startswith(("C", "G"))):
+            raise _SlackError("channel_not_found")
+        oldest, latest = self._history_bound(params, "oldest", 0.0), self._history_bound(params, "latest", math.inf)
+        inclusive = _flag(params.get("inclusive"))
+
+        def within(ts: float) -> bool:
+            return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+        found = [m for m in reversed(self.messages.get(channel, []))
+                 if within(float(m["ts"])) and m.get("thread_ts") in (None, m["ts"])]
+        start = 0
+        if params.get("cursor"):
+            try:
+                start = int(base64.b64decode(params["cursor"]).decode().removeprefix("next_ts:"))
+            except ValueError:  # bad base64, bad UTF-8, not a number
+                raise _SlackError("invalid_cursor") from None
+        limit = min(_int(params, "limit") or 100, 999)
+        page, more = found[start:start + limit], start + limit < len(found)
+        show_metadata = _flag(params.get("include_all_metadata"))
+        messages = [copy.deepcopy({k: v for k, v in m.items() if show_metadata or k != "metadata"}) for m in page]
+        next_cursor = base64.b64encode(f"next_ts:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": messages, "has_more": more, "pin_count": 0, "channel_actions_ts": None,
+                "channel_actions_count": 0, "response_metadata": {"next_cursor": next_cursor}}
+
+    @staticmethod
+    def _history_bound(params: dict, name: str, default: float) -> float:
+        value = params.get(name)
+        if value in (None, ""):
+            return default
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise _SlackError(f"invalid_ts_{name}") from None
 
     def _channel_object(self, channel_id: str) -> dict:
         return {

@@ -54,8 +54,10 @@ def test_every_request_url_is_the_same_slack_endpoint():
 
 
 def test_the_bot_scopes_cover_what_the_bot_calls():
-    # chat.postMessage, slash commands and shortcuts, DMs to a user id, users.info with locale, e-mail.
-    assert {"chat:write", "commands", "im:write", "users:read", "users:read.email"} <= set(SCOPES)
+    # chat.postMessage, slash commands and shortcuts, DMs to a user id, users.info with locale, e-mail;
+    # conversations.history in DMs and channels (a message possibly sent before a crash is looked up there).
+    assert {"chat:write", "commands", "im:write", "users:read", "users:read.email", "im:history",
+            "channels:history", "groups:history"} <= set(SCOPES)
 
 
 def test_interactivity_is_on_and_http_mode_matches_the_urls():

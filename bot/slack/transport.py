@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import bindparam, select, update
 
-from bot.delivery import PermanentFailure, RetryLater, sent_before
+from bot.delivery import VERIFY_LANE, PermanentFailure, RetryLater, sent_before
 from bot.model import Message
 from bot.slack.blocks import message_payload
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Review
 
 LEARNED_BATCH, LEARNED_SECONDS = 500, 5.0  # DM channels learned are stored this many at a time, or this often
+# Every post carries this message metadata, so that a message whose send was not recorded (a crash, a timeout)
+# can be found in the conversation's history instead of being posted twice.
+EVENT_TYPE = "lisbot_outbox"
+LOOK_BACK = timedelta(minutes=10)  # history read from this long before the first attempt (clocks differ)
+HISTORY_PAGE, HISTORY_PAGES = 200, 10  # messages a page; pages read before giving up for now
 
 # Errors that another try cannot fix; anything else (ratelimited, internal_error, fatal_error…) is retried.
 PERMANENT_ERRORS = {
@@ -28,11 +34,16 @@ PERMANENT_ERRORS = {
 
 class SlackTransport:
     # Sends a second per lane where Slack publishes a tier (Tier 3: 50 a minute; a file takes two Tier 4 calls).
-    # chat.postMessage has no published workspace figure: its rate is learned from 429s.
-    rates = {"chat.update": 50 / 60, "files": 50 / 60}
+    # chat.postMessage has no published workspace figure: its rate is learned from 429s. Look-ups (find_sent)
+    # use conversations.history, Tier 3 for an app internal to its workspace, and at most one
+    # conversations.open (Tier 3 too) each.
+    rates = {"chat.update": 50 / 60, "files": 50 / 60, VERIFY_LANE: 50 / 60}
 
     def __init__(self, client: AsyncWebClient, db: Database) -> None:
         self.client, self.db = client, db
+        # A retry inside the client (after a reset connection, say) could post a message twice without the
+        # outbox knowing; the outbox retries itself, and looks in Slack first.
+        self.client.retry_handlers = []
         self._targets: dict[int, tuple[str | None, str | None]] = {}  # person id -> (user id, DM channel)
         self._learned: dict[int, str] = {}  # person id -> DM channel id learned from a post, not yet stored
         self._stored_at = float("-inf")
@@ -79,7 +90,9 @@ class SlackTransport:
     def _share_connections(self) -> None:
         # slack_sdk opens a new HTTP session (and TCP connection) per call unless given one to keep.
         if self.client.session is None or self.client.session.closed:
-            self.client.session = aiohttp.ClientSession()
+            # The client's timeout only applies to sessions it makes itself: a hung call must end well
+            # within the lease (bot.delivery.LEASE_MARGIN).
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
 
     async def deliver(self, item: OutboxMessage) -> dict:
         self._share_connections()
@@ -89,13 +102,56 @@ class SlackTransport:
         if item.payload.get("update_of"):
             return await self._update(item, payload)
         channel = await self._channel_for(item)
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": item.dedupe_key, "org": item.org_id}}
         try:
-            response = await self.client.chat_postMessage(channel=channel, unfurl_links=False, **payload)
+            response = await self.client.chat_postMessage(channel=channel, unfurl_links=False, metadata=metadata,
+                                                          **payload)
         except SlackApiError as exc:
             raise _classified(exc) from exc
         if item.recipient_kind == "person" and channel != response["channel"]:
             self._learned[int(item.recipient)] = response["channel"]
         return {"channel": response["channel"], "ts": response["ts"]}
+
+    async def find_sent(self, item: OutboxMessage) -> dict | None:
+        """The post of an earlier attempt of `item`, found by its metadata in the conversation's history since
+        shortly before the first attempt; None when Slack does not have it. An update (chat.update) is simply
+        made again, which changes nothing; files are uploaded again (Slack's uploads carry no metadata to
+        find them by), so a crash during an upload may show a document twice."""
+        if item.payload.get("files") or item.payload.get("update_of"):
+            return None
+        self._share_connections()
+        channel = await self._history_channel(item)
+        oldest = (item.attempted_at or item.created_at) - LOOK_BACK
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                page = await self.client.conversations_history(
+                    channel=channel, oldest=f"{oldest.timestamp():.6f}", limit=HISTORY_PAGE,
+                    include_all_metadata=True, cursor=cursor)
+            except SlackApiError as exc:
+                raise _classified(exc) from exc
+            for message in page.get("messages") or []:
+                if _is_post_of(message, item):
+                    return {"channel": channel, "ts": message["ts"]}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return None
+        # Not a PermanentFailure: sending blind could post it twice. Looked up again after a backoff.
+        raise RuntimeError(f"no post of {item.dedupe_key} in {HISTORY_PAGES} pages of {channel}'s history")
+
+    async def _history_channel(self, item: OutboxMessage) -> str:
+        """The conversation a post of `item` went to: a channel, or the person's DM channel (opened when not
+        known: conversations.history takes no user id)."""
+        channel = await self._channel_for(item)
+        if not channel.startswith(("U", "W")):
+            return channel
+        try:
+            response = await self.client.conversations_open(users=channel)
+        except SlackApiError as exc:
+            raise _classified(exc) from exc
+        if item.recipient_kind == "person":
+            self._learned[int(item.recipient)] = response["channel"]["id"]
+        return response["channel"]["id"]
 
     async def _channel_for(self, item: OutboxMessage) -> str:
         if item.recipient_kind == "channel":
@@ -132,6 +188,13 @@ class SlackTransport:
         except SlackApiError as exc:
             raise _classified(exc) from exc
         return original.result
+
+
+def _is_post_of(message: dict, item: OutboxMessage) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return (metadata.get("event_type") == EVENT_TYPE and payload.get("key") == item.dedupe_key
+            and payload.get("org") == item.org_id)
 
 
 async def _files_of(db: Database, specs: list[dict]) -> list[dict]:

@@ -46,6 +46,8 @@ def api_client(settings: Settings, token: BotToken, http: httpx.AsyncClient) -> 
 
 
 class TeamsTransport:
+    # No find_sent (bot/delivery.py): the Bot Connector has no way to list a bot's past messages, so a message
+    # whose send may have happened before a crash or a timeout is sent again (at least once).
     def __init__(self, settings: Settings, db: Database, api: ApiClient, token: BotToken, *, svc=None) -> None:
         self.settings, self.db, self.api, self.token = settings, db, api, token
         self.clock = svc.clock if svc is not None else SystemClock()
