@@ -17,14 +17,16 @@ class Ingress:
     def __init__(self) -> None:
         self.answering = 0
         self._busy_since = 0.0  # loop time when `answering` last rose from zero
+        self.last_arrival = 0.0  # loop time when the last request came in
         self._watchers: list[asyncio.Future] = []  # resolved by the next answer
         self._waiting: dict[int, list[asyncio.Future]] = {}  # besides -> futures resolved once answering <= besides
 
     @contextmanager
     def request(self) -> Iterator[None]:
         """Around answering one request."""
+        self.last_arrival = asyncio.get_running_loop().time()
         if self.answering == 0:
-            self._busy_since = asyncio.get_running_loop().time()
+            self._busy_since = self.last_arrival
         self.answering += 1
         try:
             yield

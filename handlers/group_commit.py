@@ -25,6 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_BATCH = 100
 GATHER_SECONDS = 0.15  # at most this long a batch waits for requests that may yet join it
+ARRIVING_SECONDS = 0.01  # requests came in this recently: more of the same burst may still be unread
 
 
 @dataclass
@@ -81,15 +82,20 @@ class GroupCommit(Generic[T, R]):
 
     async def _gather(self) -> None:
         """Wait while some request being answered is not yet waiting here (it may be a report still being
-        read), until it joins or is answered, for at most `gather_seconds`."""
+        read), until it joins or is answered, and while requests are still coming in; for at most
+        `gather_seconds`."""
         if self.ingress is None:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.gather_seconds
-        while self.ingress.answering > len(self._waiting) and len(self._waiting) < self.max_batch:
+        while len(self._waiting) < self.max_batch:
             left = deadline - loop.time()
-            if left <= 0:
-                return
+            arriving = self.ingress.last_arrival + ARRIVING_SECONDS - loop.time()
+            if left <= 0 or (self.ingress.answering <= len(self._waiting) and arriving <= 0):
+                break
+            if self.ingress.answering <= len(self._waiting):
+                await asyncio.sleep(min(arriving, left))
+                continue
             self._joined = loop.create_future()
             answered = self.ingress.next_answered()
             await asyncio.wait({self._joined, answered}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
