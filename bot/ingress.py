@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 
+ARRIVING_SECONDS = 0.01  # a request came in this recently: more of the same burst may still be unread
+
+
 class Ingress:
     def __init__(self) -> None:
         self.answering = 0
@@ -48,21 +51,29 @@ class Ingress:
         self._watchers.append(watcher)
         return watcher
 
+    def arriving(self) -> float:
+        """Seconds until requests have been coming in for ARRIVING_SECONDS no more (0: none lately). A burst
+        is read one request at a time: between two of them none may be in hand, yet more are on the way."""
+        return max(0.0, self.last_arrival + ARRIVING_SECONDS - asyncio.get_running_loop().time())
+
     async def give_way(self, at_most: float, *, besides: int = 0) -> None:
-        """Wait until no request is being answered (`besides`: other than the caller's own), but not past
-        `at_most` seconds from the start of this busy spell: under steady load the sends are held back once,
-        briefly, and then run as usual."""
-        if self.answering <= besides:
-            return
-        left = self._busy_since + at_most - asyncio.get_running_loop().time()
-        if left <= 0:
-            return
-        quiet = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(besides, []).append(quiet)
-        try:
-            await asyncio.wait_for(quiet, left)
-        except asyncio.TimeoutError:
-            pass
+        """Wait until no request is being answered (`besides`: other than the caller's own) or coming in,
+        but not past `at_most` seconds from the start of this busy spell: under steady load the sends are
+        held back once, briefly, and then run as usual."""
+        loop = asyncio.get_running_loop()
+        while self.answering > besides or self.arriving() > 0:
+            left = self._busy_since + at_most - loop.time()
+            if left <= 0:
+                return
+            if self.answering <= besides:
+                await asyncio.sleep(min(self.arriving(), left))
+                continue
+            quiet = loop.create_future()
+            self._waiting.setdefault(besides, []).append(quiet)
+            try:
+                await asyncio.wait_for(quiet, left)
+            except asyncio.TimeoutError:
+                return
 
 
 class GivingWay:

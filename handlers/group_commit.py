@@ -25,7 +25,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_BATCH = 100
 GATHER_SECONDS = 0.15  # at most this long a batch waits for requests that may yet join it
-ARRIVING_SECONDS = 0.01  # requests came in this recently: more of the same burst may still be unread
 
 
 @dataclass
@@ -90,7 +89,7 @@ class GroupCommit(Generic[T, R]):
         deadline = loop.time() + self.gather_seconds
         while len(self._waiting) < self.max_batch:
             left = deadline - loop.time()
-            arriving = self.ingress.last_arrival + ARRIVING_SECONDS - loop.time()
+            arriving = self.ingress.arriving()
             if left <= 0 or (self.ingress.answering <= len(self._waiting) and arriving <= 0):
                 break
             if self.ingress.answering <= len(self._waiting):

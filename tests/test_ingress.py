@@ -79,3 +79,25 @@ async def test_giving_way_sends_after_the_answer_and_passes_the_rest_through():
         assert transport.sent == []
     assert await send == {"ok": True}
     assert transport.sent == ["receipt"]
+
+
+async def test_a_send_waits_while_a_burst_is_still_coming_in():
+    """A burst is read one request at a time: between two, none may be in hand while more are on the way."""
+    ingress = Ingress()
+    loop = asyncio.get_running_loop()
+    arrivals_over = []
+
+    async def burst():
+        for _ in range(10):
+            with ingress.request():
+                await asyncio.sleep(0)  # answered at once
+            await asyncio.sleep(0.004)  # the next one is read a little later
+        arrivals_over.append(loop.time())
+
+    reading = asyncio.create_task(burst())
+    await asyncio.sleep(0.001)
+    await ingress.give_way(1.0)
+    sent_at = loop.time()
+    await reading
+    assert sent_at >= arrivals_over[0] - 0.004  # not before the last request came in
+    assert sent_at - arrivals_over[0] < 0.1  # and soon after it
