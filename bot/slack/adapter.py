@@ -61,11 +61,11 @@ SUBMIT_DEADLINE = 2.4  # seconds to store a report before answering Slack, whose
 
 def web_client(settings, *, interactive: bool = True, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The interactive client (modals, home tab) retries briefly itself: a person is waiting. The outbox's
-    client does not: the outbox reschedules, so a 429's pause never holds a leased message in a sleep.
+    client does not retry at all: the outbox reschedules, so a 429's pause never holds a leased message in a
+    sleep, and a post retried after a dropped connection could arrive twice without the outbox knowing.
     With `session`, calls reuse its kept-alive connections; without, each call opens and closes its own."""
-    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
-    if interactive:
-        handlers += [AsyncRateLimitErrorRetryHandler(max_retry_count=1), AsyncServerErrorRetryHandler(max_retry_count=1)]
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1), AsyncRateLimitErrorRetryHandler(max_retry_count=1),
+                AsyncServerErrorRetryHandler(max_retry_count=1)] if interactive else []
     return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10,
                           retry_handlers=handlers, session=session)
 
