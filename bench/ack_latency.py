@@ -1,10 +1,13 @@
 """Ack latency of lisbot's `/incident` and of a report submission under concurrency, beside a bare Bolt app.
 
-    .venv/bin/python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--database URL] [--profile FILE]
+    .venv/bin/python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--pattern closed,burst]
+                                          [--gap 0.3] [--database URL] [--profile FILE]
 
 One process serves lisbot (real Runtime, HTTP mode, delivery loop on) and a bare Bolt AsyncApp that only
 acks, each over TCP on 127.0.0.1. The fake Slack Web API runs in a second process (Slack is not on the bot's
-machine) and the load generator in a third, so neither one's CPU shares the servers' event loop. Target: lisbot's p99 within 1.5x of the bare app's, per scenario.
+machine) and the load generator in a third, so neither one's CPU shares the servers' event loop. Two
+patterns: a closed loop (--concurrency always in flight) and bursts (--concurrency sent at once, then --gap
+seconds of quiet). Target: lisbot's p99 within 1.5x of the bare app's, per scenario and pattern.
 """
 
 from __future__ import annotations
