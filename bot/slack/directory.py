@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.i18n import language_of
 from bot.model import Actor, Note
 from bot.slack.blocks import block_kit
+from bot.slack.sdk_logger import api_logger
 from handlers.directory import (
     CANCEL_ACTION, IMPORT_ACTION, ReportTo, apply_chat_members, import_people_file, may_import_people, notice, tell,
 )
@@ -54,7 +55,8 @@ def directory_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=30,
                           retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2),
                                           AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-                                          AsyncServerErrorRetryHandler(max_retry_count=2)])
+                                          AsyncServerErrorRetryHandler(max_retry_count=2)],
+                          logger=api_logger())
 
 
 def member_of(user: dict[str, Any]) -> ChatMember | None:
