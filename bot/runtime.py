@@ -4,13 +4,14 @@ configuration), delivery and the web server."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -19,6 +20,7 @@ from bot.i18n import Texts
 from bot.ingress import GivingWay, Ingress
 from bot.scheduler import Scheduler
 from bot.slack.adapter import SlackAdapter, web_client
+from bot.slack.request import to_bolt_request
 from bot.slack.transport import SlackTransport
 from handlers import classification, clocks, training
 from handlers.services import Services
@@ -209,6 +211,10 @@ async def serve(settings: Settings) -> None:
         log.info("lisbot listening on %s:%s%s", settings.host, settings.port, SLACK_PATH)
     if runtime.teams is not None:
         log.info("lisbot listening on %s:%s%s for Microsoft Teams", settings.host, settings.port, TEAMS_PATH)
+    # What start-up made (modules, templates, the engine) lives as long as the process: out of the collector's
+    # sight, a full collection no longer walks it, and such a pause (about 0.1 s here) lands on fewer answers.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
