@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 
-ARRIVING_SECONDS = 0.01  # a request came in this recently: more of the same burst may still be unread
+ARRIVING_SECONDS = 0.003  # a request came in this recently: more of the same burst may still be unread
 
 
 class Ingress:

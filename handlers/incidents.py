@@ -24,6 +24,7 @@ from storage.models import Incident, IncidentEvent, Person
 from storage.outbox import enqueue_many
 
 FORM_ID = "incident_report"
+DISCOVERED_AT = "discovered_at"  # the one field whose start value changes with every form opened: now
 KINDS = ("infosec", "personal_data", "work_env", "other")
 ANSWERS = ("yes", "no", "unknown")
 INJURIES = ("injured", "near_miss", "none")
@@ -69,7 +70,7 @@ def report_form(svc: Services, actor: Actor, *, prefill: str | None = None, link
                       max_length=DESCRIPTION_MAX, placeholder=t("incident.form.description_placeholder")),
             DateTimeField("occurred_at", t("incident.form.occurred_at"), optional=True,
                           hint=t("incident.form.occurred_at_hint")),
-            DateTimeField("discovered_at", t("incident.form.discovered_at"), initial=svc.clock.now()),
+            DateTimeField(DISCOVERED_AT, t("incident.form.discovered_at"), initial=svc.clock.now()),
             TextField("asset", t("incident.form.asset"), optional=True, max_length=ASSET_MAX,
                       placeholder=t("incident.form.asset_placeholder")),
             ChoiceField("personal_data", t("incident.form.personal_data"),
@@ -198,22 +199,22 @@ async def _find_existing(svc: Services, actor: Actor, source_key: str) -> Incide
 
 async def _store(svc: Services, reports: list[_Report]) -> list[Submitted]:
     """Store reports that arrived together in one transaction, with their receipts and notices: stored means
-    announced, exactly once. A report seen before (same source key) is not stored again."""
+    announced, exactly once. A report stored before (same source key: Slack retried, a double click) breaks
+    the unique index, and the batch is written again one report at a time, where submit_report finds it;
+    looking for such repeats first would cost every batch a query for what seldom happens."""
     keys = [(r.actor.org_id, r.source_key) for r in reports]
+    fresh = {}
+    for key, report in zip(keys, reports):
+        fresh.setdefault(key, report)  # the same submission twice in one batch: stored once
     async with svc.db.transaction() as session:
-        existing = await store.find_by_sources(session, keys)
-        fresh = {}
-        for key, report in zip(keys, reports):
-            if key not in existing:
-                fresh.setdefault(key, report)
         reporters = {r.actor.person_id for r in fresh.values()}
         departments = dict((await session.execute(
-            select(Person.id, Person.department_id).where(Person.id.in_(reporters)))).all()) if fresh else {}
+            select(Person.id, Person.department_id).where(Person.id.in_(reporters)))).all())
         created = dict(zip(fresh, await store.create_incidents(session, [
             IncidentToStore(org_id=r.actor.org_id, reporter_id=r.actor.person_id, data=r.data, source_key=r.source_key,
                             reported_at=r.reported_at, year=r.reported_at.astimezone(svc.org_tz).year,
                             department_id=departments.get(r.actor.person_id))
-            for r in fresh.values()]))) if fresh else {}
+            for r in fresh.values()])))
         messages, events = [], []
         for key, incident in created.items():
             report = fresh[key]
@@ -226,16 +227,14 @@ async def _store(svc: Services, reports: list[_Report]) -> list[Submitted]:
                                             security_notice(svc, incident, now=report.reported_at))
             if notice:
                 messages.append(notice)
-        if events:
-            await session.execute(insert(IncidentEvent.__table__), events)
+        await session.execute(insert(IncidentEvent.__table__), events)
         await enqueue_many(session, messages, svc.clock.now())
         for incident in created.values():
             if is_personal_data(incident):
                 await notify.inform_dpos(session, svc, incident)
-    if created:
-        svc.wake_delivery()
+    svc.wake_delivery()
     results, answered = [], set()
     for key in keys:
-        results.append(Submitted(existing.get(key) or created[key], created=key in created and key not in answered))
+        results.append(Submitted(created[key], created=key not in answered))
         answered.add(key)
     return results

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import BreachRecord, Incident, IncidentEvent, IncidentKind, ReferenceCounter
-from storage.upsert import insert_ignore
+from storage.upsert import dialect_insert
 
 SERIES = "INC"
 
@@ -30,15 +30,12 @@ class NewIncident:
 
 async def next_reference_number(session: AsyncSession, org_id: int, series: str, year: int, count: int = 1) -> int:
     """Counts up inside the caller's transaction and returns the first of `count` numbers: a rollback gives
-    them back, so none is skipped, and the row lock (PostgreSQL) or write lock (SQLite) means none is shared."""
-    await insert_ignore(session, ReferenceCounter, {"org_id": org_id, "series": series, "year": year, "last_value": 0},
-                        ["org_id", "series", "year"])
-    result = await session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.org_id == org_id, ReferenceCounter.series == series, ReferenceCounter.year == year)
-        .values(last_value=ReferenceCounter.last_value + count)
-        .returning(ReferenceCounter.last_value)
-    )
+    them back, so none is skipped, and the row lock (PostgreSQL) or write lock (SQLite) means none is shared.
+    One statement: the year's first number creates the counter, later ones add to it."""
+    stmt = dialect_insert(session, ReferenceCounter).values(org_id=org_id, series=series, year=year, last_value=count)
+    stmt = stmt.on_conflict_do_update(index_elements=["org_id", "series", "year"],
+                                      set_={"last_value": ReferenceCounter.last_value + count})
+    result = await session.execute(stmt.returning(ReferenceCounter.last_value))
     return result.scalar_one() - count + 1
 
 
@@ -50,16 +47,6 @@ async def find_by_source(session: AsyncSession, org_id: int, source_key: str) ->
     return (await session.execute(
         select(Incident).where(Incident.org_id == org_id, Incident.source_key == source_key)
     )).scalar_one_or_none()
-
-
-async def find_by_sources(session: AsyncSession, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Incident]:
-    """The incidents already stored for these (organisation, source key) pairs, in one query."""
-    if not keys:
-        return {}
-    wanted = set(keys)
-    found = (await session.execute(select(Incident).where(
-        Incident.org_id.in_({org for org, _ in wanted}), Incident.source_key.in_({key for _, key in wanted})))).scalars()
-    return {(i.org_id, i.source_key): i for i in found if (i.org_id, i.source_key) in wanted}
 
 
 @dataclass(frozen=True)

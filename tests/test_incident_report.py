@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -11,9 +12,10 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from handlers.incidents import submit_report
 from storage.models import Incident, OutboxMessage, PersonRole
 from tests.conftest import SECURITY_CHANNEL, T0
-from tests.slackdriver import state_values
+from tests.slackdriver import TEAM, state_values
 
 ANNA, ERIK, SAM = "U0ANNA", "U0ERIK", "U0SAM"
 
@@ -56,6 +58,21 @@ async def test_slash_command_opens_the_swedish_form(bot):
     assert optional == {"occurred_at", "asset", "personal_data", "sensitive_data", "people_affected", "injury"}
     discovered = next(b for b in view["blocks"] if b.get("block_id") == "discovered_at")
     assert discovered["element"]["initial_date_time"] == int(T0.timestamp())
+
+
+async def test_each_form_starts_at_its_own_now_and_is_otherwise_the_same(bot, clock):
+    """The form is built once per language; only the discovery time is each modal's own."""
+    first = await open_report(bot)
+    clock.set(T0 + timedelta(minutes=42))
+    second = await open_report(bot)
+    english = await open_report(bot, ERIK)
+
+    def discovered(view):
+        return next(b for b in view["blocks"] if b.get("block_id") == "discovered_at")["element"]["initial_date_time"]
+    assert (discovered(first), discovered(second)) == (int(T0.timestamp()), int(T0.timestamp()) + 42 * 60)
+    assert discovered(english) == discovered(second) and english["title"]["text"] == "Report an incident"
+    without_time = lambda view: [b for b in view["blocks"] if b.get("block_id") != "discovered_at"]  # noqa: E731
+    assert without_time(first) == without_time(second) and first["title"] == second["title"]
 
 
 async def test_the_ack_does_not_wait_for_the_modal(bot):
@@ -185,6 +202,42 @@ async def test_repeated_submission_makes_one_incident_one_receipt_one_notice(bot
     assert await count(bot, Incident) == 1
     await bot.deliver()
     assert len(bot.fake.calls_to("chat.postMessage")) == 2
+
+
+async def test_a_retry_among_new_reports_stores_each_once_and_skips_no_number(bot):
+    """Slack retries a stored report while others come in: one source key, one incident; the others are
+    stored, each once, and no reference number is skipped."""
+    stored = await open_report(bot)
+    first = await bot.slack.submit(ANNA, stored, valid_values())
+    views = [await open_report(bot) for _ in range(6)]
+    replies = await asyncio.gather(
+        bot.slack.submit(ANNA, stored, valid_values(), headers={"X-Slack-Retry-Num": "1"}),
+        *[bot.slack.submit(ANNA, v, valid_values(description=f"Rapport {n}")) for n, v in enumerate(views)])
+    assert all(r.status == 200 and r.json["response_action"] == "update" for r in replies)
+    assert replies[0].json["view"] == first.json["view"]  # the retry is told what the first answer said
+    found = await incidents(bot)
+    assert [i.reference for i in found] == [f"INC-2026-{n:04d}" for n in range(1, 8)]
+    assert sorted(i.description for i in found[1:]) == [f"Rapport {n}" for n in range(6)]
+    assert await bot.deliver() == 14  # a receipt and a notice for each of the seven, none twice
+    assert await bot.deliver() == 0
+
+
+async def test_a_repeat_inside_one_batch_breaks_it_and_each_report_is_stored_alone(bot, caplog):
+    """The same, with the repeat certainly in the batch: the batch's insert breaks on the source key, every
+    report is written again alone, the repeat is recognised, and no number is taken by the failed batch."""
+    caplog.set_level(logging.INFO, logger="handlers.group_commit")
+    await bot.slack.submit(ANNA, await open_report(bot), valid_values())
+    svc, [incident] = bot.runtime.svc, await incidents(bot)
+    actor = await bot.runtime.slack.actor(TEAM, ANNA)
+    # All submitted before the writer first runs: one batch.
+    results = await asyncio.gather(*[
+        submit_report(svc, actor, valid_values(description=f"Rapport {n}"), source_key=key)
+        for n, key in enumerate(["ny:1", incident.source_key, "ny:2", "ny:1"])])
+    assert "writing them one at a time" in caplog.text
+    assert [(r.incident.reference, r.created) for r in results] == [
+        ("INC-2026-0002", True), ("INC-2026-0001", False), ("INC-2026-0003", True), ("INC-2026-0002", False)]
+    assert [i.reference for i in await incidents(bot)] == ["INC-2026-0001", "INC-2026-0002", "INC-2026-0003"]
+    assert await bot.deliver() == 6
 
 
 async def test_concurrent_submissions_get_unique_gap_free_references(bot):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.ingress import GivingWay, Ingress
+from bot.ingress import ARRIVING_SECONDS, GivingWay, Ingress
 
 
 async def test_no_waiting_when_no_request_is_being_answered():
@@ -91,7 +91,7 @@ async def test_a_send_waits_while_a_burst_is_still_coming_in():
         for _ in range(10):
             with ingress.request():
                 await asyncio.sleep(0)  # answered at once
-            await asyncio.sleep(0.004)  # the next one is read a little later
+            await asyncio.sleep(ARRIVING_SECONDS / 2)  # the next one is read a little later
         arrivals_over.append(loop.time())
 
     reading = asyncio.create_task(burst())
@@ -99,5 +99,5 @@ async def test_a_send_waits_while_a_burst_is_still_coming_in():
     await ingress.give_way(1.0)
     sent_at = loop.time()
     await reading
-    assert sent_at >= arrivals_over[0] - 0.004  # not before the last request came in
+    assert sent_at >= arrivals_over[0] - ARRIVING_SECONDS / 2  # not before the last request came in
     assert sent_at - arrivals_over[0] < 0.1  # and soon after it
