@@ -257,6 +257,7 @@ class Deliverer:
 
     async def _claim(self) -> int:
         """Lease the next batch into memory."""
+        await _optional(self.transport, "before_claim")
         async with self.db.transaction() as session:
             batch = await outbox.claim_due(session, self.clock.now(), self._batch_size())
         if batch:

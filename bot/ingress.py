@@ -85,6 +85,11 @@ class GivingWay:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
+    async def before_claim(self) -> None:
+        """Leasing the next messages is a database write, which would queue the requests' own writes (on
+        SQLite, one writer at a time) behind it: it gives way too."""
+        await self._ingress.give_way(self._at_most)
+
     async def deliver(self, item: Any) -> dict:
         await self._ingress.give_way(self._at_most)
         return await self._transport.deliver(item)

@@ -25,6 +25,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_BATCH = 100
 GATHER_SECONDS = 0.15  # at most this long a batch waits for requests that may yet join it
+# Turns of the event loop from a request's bytes being readable to its handler starting (select, read, the
+# handler's task) are three; one more for safety.
+QUIET_TURNS = 4
 
 
 @dataclass
@@ -81,19 +84,19 @@ class GroupCommit(Generic[T, R]):
 
     async def _gather(self) -> None:
         """Wait while some request being answered is not yet waiting here (it may be a report still being
-        read), until it joins or is answered, and while requests are still coming in; for at most
-        `gather_seconds`."""
+        read), until it joins or is answered, and while requests of the same burst are still coming in; for
+        at most `gather_seconds`."""
         if self.ingress is None:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.gather_seconds
         while len(self._waiting) < self.max_batch:
             left = deadline - loop.time()
-            arriving = self.ingress.arriving()
-            if left <= 0 or (self.ingress.answering <= len(self._waiting) and arriving <= 0):
+            if left <= 0:
                 break
             if self.ingress.answering <= len(self._waiting):
-                await asyncio.sleep(min(arriving, left))
+                if not await self._more_coming():
+                    break
                 continue
             self._joined = loop.create_future()
             answered = self.ingress.next_answered()
@@ -101,6 +104,17 @@ class GroupCommit(Generic[T, R]):
             for future in (self._joined, answered):
                 future.cancel()
         self._joined = None
+
+    async def _more_coming(self) -> bool:
+        """Everyone in hand waits here: is another request already on its way in? One whose bytes have come
+        starts within a few turns of the loop; a loop that stays quiet that long has none (a fixed wait here
+        was idle time for every batch)."""
+        seen = self.ingress.last_arrival
+        for _ in range(QUIET_TURNS):
+            await asyncio.sleep(0)
+            if self.ingress.last_arrival != seen:
+                return True
+        return False
 
     async def _write(self, batch: list[_Waiting[T]]) -> None:
         deadlines = [w.deadline for w in batch if w.deadline is not None]

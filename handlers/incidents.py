@@ -19,7 +19,7 @@ from handlers.group_commit import GroupCommit
 from handlers.incident_views import receipt, security_notice
 from handlers.services import Services
 from storage import incidents as store
-from storage.incidents import IncidentToStore, NewIncident
+from storage.incidents import IncidentToStore, NewIncident, StoredIncident
 from storage.models import Incident, IncidentEvent, Person
 from storage.outbox import enqueue_many
 
@@ -42,7 +42,7 @@ class NotSaved(Exception):
 
 @dataclass(frozen=True)
 class Submitted:
-    incident: Incident
+    incident: Incident | StoredIncident  # StoredIncident when stored now, the Incident when stored before
     created: bool  # False when this was a repeat of a submission already stored
 
 

@@ -49,6 +49,41 @@ async def find_by_source(session: AsyncSession, org_id: int, source_key: str) ->
     )).scalar_one_or_none()
 
 
+@dataclass(frozen=True, slots=True)
+class StoredIncident:
+    """A report just stored, as its receipt, notice and answer read it: the incident's columns as created
+    (what follow-up fills in later is empty). Built in a microsecond; a detached ORM Incident took 0.12 ms,
+    more than all of a report's own SQL."""
+    id: int
+    org_id: int
+    reference: str
+    reporter_id: int
+    status: str
+    description: str
+    occurred_at: datetime | None
+    discovered_at: datetime
+    reported_at: datetime
+    asset_text: str | None
+    personal_data: str | None
+    sensitive_data: str | None
+    people_affected: int | None
+    injury: str | None
+    source_key: str
+    source_link: str | None
+    department_id: int | None
+    last_activity_at: datetime | None
+    kind_codes: list[str]
+    handler_id: int | None = None
+    severity: int | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    cause: str | None = None
+    measures: str | None = None
+    lessons: str | None = None
+    serious_work_env: bool | None = None
+    awv_reported_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class IncidentToStore:
     org_id: int
@@ -60,11 +95,11 @@ class IncidentToStore:
     department_id: int | None = None
 
 
-async def create_incidents(session: AsyncSession, items: list[IncidentToStore]) -> list[Incident]:
+async def create_incidents(session: AsyncSession, items: list[IncidentToStore]) -> list[StoredIncident]:
     """Store several incidents with one counter update per organisation and year and one batched insert per
     table (Core, not the ORM's unit of work, which costs about a millisecond an incident). Numbers follow the
-    order of `items`; counters are taken in a fixed order so two writers never deadlock. The incidents
-    returned are detached copies of what was stored, for rendering receipts and notices."""
+    order of `items`; counters are taken in a fixed order so two writers never deadlock. Returned: what was
+    stored, for rendering receipts and notices."""
     wanted: dict[tuple[int, int], int] = {}
     for item in items:
         wanted[item.org_id, item.year] = wanted.get((item.org_id, item.year), 0) + 1
@@ -93,7 +128,7 @@ async def create_incidents(session: AsyncSession, items: list[IncidentToStore]) 
     ids = [by_reference[row["org_id"], row["reference"]] for row in rows]
     kinds = [{"incident_id": incident_id, "kind": kind} for incident_id, item in zip(ids, items) for kind in item.data.kinds]
     await session.execute(insert(IncidentKind.__table__), kinds)
-    return [Incident(id=incident_id, **row, kinds=[IncidentKind(incident_id=incident_id, kind=k) for k in item.data.kinds])
+    return [StoredIncident(id=incident_id, **row, kind_codes=list(item.data.kinds))
             for incident_id, row, item in zip(ids, rows, items)]
 
 

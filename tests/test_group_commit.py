@@ -142,3 +142,33 @@ async def test_a_request_answered_without_storing_ends_the_wait_at_once():
         assert await writer.submit("a") == "stored a"
     await other
     assert loop.time() - started < 1.0  # not the 5 s bound
+
+
+async def test_a_request_whose_handler_starts_a_few_loop_turns_later_joins_the_batch():
+    """A burst's next request is already readable when the first one waits: its handler starts within a few
+    turns of the loop, and it joins the same transaction."""
+    from bot.ingress import Ingress
+    ingress, store = Ingress(), Store(delay=0.01)
+    writer = GroupCommit(store.write, ingress=ingress, gather_seconds=5.0)
+
+    async def request(item, turns):
+        for _ in range(turns):  # select, read, the handler's task: the loop turns before a handler starts
+            await asyncio.sleep(0)
+        with ingress.request():
+            return await writer.submit(item)
+
+    answers = await asyncio.gather(request("a", 0), request("b", 3), request("c", 6))
+    assert answers == ["stored a", "stored b", "stored c"]
+    assert store.batches == [["a", "b", "c"]]
+
+
+async def test_with_everyone_waiting_and_nothing_coming_the_batch_goes_at_once():
+    """No fixed wait for more: a quiet loop means nothing else is on its way."""
+    from bot.ingress import Ingress
+    ingress, store = Ingress(), Store(delay=0)
+    writer = GroupCommit(store.write, ingress=ingress, gather_seconds=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with ingress.request():
+        assert await writer.submit("a") == "stored a"
+    assert loop.time() - started < 0.02  # a few turns of an idle loop, not the 5 s bound
