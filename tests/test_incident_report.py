@@ -393,3 +393,17 @@ async def test_health_endpoint(bot):
     async with bot.slack.http.get(bot.url + "/healthz") as r:
         assert r.status == 200
         assert (await r.json())["database"] == "ok"
+
+
+async def test_the_outbox_leases_nothing_while_a_request_is_being_answered(bot):
+    """Claiming messages is a database write; while Slack waits for an answer, the outbox holds back (a
+    bounded while) before it claims, not only before it sends."""
+    await bot.slack.submit(ANNA, await open_report(bot), valid_values())
+    with bot.runtime.ingress.request():  # a request in hand
+        sending = asyncio.create_task(bot.deliver())
+        await asyncio.sleep(0.2)
+        async with bot.db.transaction() as session:
+            leased = (await session.execute(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.lease_until.is_not(None)))).scalar_one()
+        assert leased == 0 and not sending.done() and not bot.fake.calls_to("chat.postMessage")
+    assert await sending == 2  # answered: the receipt and the notice go
