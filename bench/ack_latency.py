@@ -1,7 +1,7 @@
 """Ack latency of lisbot's `/incident` and of a report submission under concurrency, beside a bare Bolt app.
 
     .venv/bin/python bench/ack_latency.py [--requests 1000] [--concurrency 50] [--pattern closed,burst]
-                                          [--gap 0.3] [--database URL] [--profile FILE]
+                                          [--gap 0.3] [--database URL] [--profile FILE] [--bare-decoder bolt]
 
 One process serves lisbot (real Runtime, HTTP mode, delivery loop on) and a bare Bolt AsyncApp that only
 acks, each over TCP on 127.0.0.1. The fake Slack Web API runs in a second process (Slack is not on the bot's
@@ -210,10 +210,13 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}{SLACK_PATH}"
 
 
-def bare_app(fake) -> web.Application:
-    """Bolt with lisbot's configuration and listeners that only ack: the floor lisbot is compared with."""
+def bare_app(fake, decoder: str = "bolt") -> web.Application:
+    """Bolt with lisbot's configuration and listeners that only ack: the floor lisbot is compared with.
+    `decoder` "lisbot": the request body decoded as lisbot decodes it (bot/slack/request.py), not by Bolt."""
     from bot.runtime import SLACK_PATH
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    if decoder == "lisbot":
+        from bot.slack.request import to_bolt_request
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
@@ -280,7 +283,7 @@ async def main(args) -> int:
         runtime = Runtime(bot_settings(database_url, fake))  # system clock
         await runtime.start()  # delivery loop on, as in production
         urls = {}
-        for target, app in (("lisbot", runtime.web_app()), ("bare", bare_app(fake))):
+        for target, app in (("lisbot", runtime.web_app()), ("bare", bare_app(fake, args.bare_decoder))):
             runner, urls[target] = await serve(app)
             runners.append(runner)
 
@@ -354,7 +357,9 @@ async def main(args) -> int:
               f"(other work on the machine skews both targets' figures)")
         print(f"database: {await backend_facts(runtime.db)}")
         print(f"load: {args.requests} signed requests per target, scenario and pattern, {args.concurrency} at once, "
-              f"from a separate client process; warm-up {warm}\n")
+              f"from a separate client process; warm-up {warm}")
+        print(f"bare app: Bolt AsyncApp, listeners that only ack, request bodies decoded "
+              f"{'by Bolt' if args.bare_decoder == 'bolt' else 'as lisbot decodes them'}\n")
         passed = True
         for pattern, (results, cpu, errors, opened) in measured.items():
             passed &= report(pattern, results, cpu, errors, opened, args)
@@ -490,6 +495,9 @@ if __name__ == "__main__":
                              "once, then quiet), comma-separated")
     parser.add_argument("--gap", type=float, default=BURST_GAP, help="seconds of quiet between bursts")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server process during lisbot's runs")
+    parser.add_argument("--bare-decoder", choices=("bolt", "lisbot"), default="bolt",
+                        help="how the bare app decodes request bodies: Bolt's own way (the target's floor), or "
+                             "lisbot's (to see how much of lisbot's margin its faster decoding gives)")
     tally = Tally()
     logging.basicConfig(level=logging.WARNING, handlers=[tally])
     began = time.monotonic()

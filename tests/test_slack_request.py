@@ -8,9 +8,10 @@ import string
 from urllib.parse import urlencode
 
 import pytest
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body as bolt_parse_body
 
-from bot.slack.request import form_fields, parse_body
+from bot.slack.request import SlackRequest, form_fields, parse_body
 from tests.test_incident_report import ANNA, incidents, open_report, valid_values
 
 FORM = "application/x-www-form-urlencoded"
@@ -61,3 +62,18 @@ async def test_a_report_full_of_escapes_is_stored_exactly_as_typed(bot):
     assert reply.status == 200 and reply.json["response_action"] == "update"
     [incident] = await incidents(bot)
     assert incident.description == description and incident.asset_text == "Ekonomi & lön 50%"
+
+
+@pytest.mark.parametrize("fields", [
+    {"command": "/incident", "team_id": "T0001", "user_id": "U0ANNA", "channel_id": "C0GENERAL", "text": "a+b"},
+    {"payload": json.dumps({"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": "U0ANNA"},
+                            "view": {"id": "V1", "state": {"values": {}}}})},
+    {"payload": json.dumps({"type": "block_actions", "team": {"id": "T0001"}, "user": {"id": "U0ANNA"},
+                            "channel": {"id": "D0ANNA"}, "actions": [{"action_id": "x", "value": "1"}]})},
+])
+def test_the_request_bolt_gets_is_the_one_it_would_have_built(fields):
+    body, headers = urlencode(fields), {"content-type": [FORM], "x-slack-signature": ["v0=x"]}
+    ours, bolts = SlackRequest(body=body, query="", headers=headers), AsyncBoltRequest(body=body, query="", headers=headers)
+    assert ours.raw_body == bolts.raw_body == body  # what the signature is checked against
+    assert ours.body == bolts.body and ours.headers == bolts.headers and ours.query == bolts.query
+    assert dict(ours.context) == dict(bolts.context) and ours.mode == bolts.mode == "http"
