@@ -214,9 +214,11 @@ def bare_app(fake, decoder: str = "bolt") -> web.Application:
     """Bolt with lisbot's configuration and listeners that only ack: the floor lisbot is compared with.
     `decoder` "lisbot": the request body decoded as lisbot decodes it (bot/slack/request.py), not by Bolt."""
     from bot.runtime import SLACK_PATH
-    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response
     if decoder == "lisbot":
         from bot.slack.request import to_bolt_request
+    else:
+        from slack_bolt.adapter.aiohttp import to_bolt_request
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
