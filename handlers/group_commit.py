@@ -25,8 +25,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_BATCH = 100
 GATHER_SECONDS = 0.15  # at most this long a batch waits for requests that may yet join it
-# Turns of the event loop from a request's bytes being readable to its handler starting (select, read, the
-# handler's task) are three; one more for safety.
+# Turns of the event loop from a request's bytes being readable on a kept-alive connection (as Slack keeps
+# them) to its handler starting: select, read, the handler's task; one more for safety. A request on a new
+# connection takes a few more and may go in the next batch: slower, not wrong.
 QUIET_TURNS = 4
 
 
